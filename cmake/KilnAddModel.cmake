@@ -1,0 +1,36 @@
+# kiln_add_model(NAME GENERATOR model.cpp [SOURCES more.cpp...] [DUMP_DIR dir])
+#
+# Builds the generator (a program that builds a kiln::Module and calls
+# kiln::aot::emit), runs it at build time, and exposes a static library
+# target NAME holding NAME.o with NAME.h on its include path. Linking NAME
+# brings in libkiln_rt only: no LLVM.
+function(kiln_add_model NAME)
+  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR" "SOURCES")
+  if(NOT KAM_GENERATOR)
+    message(FATAL_ERROR "kiln_add_model(${NAME}): GENERATOR is required")
+  endif()
+  set(gen ${NAME}_generator)
+  add_executable(${gen} ${KAM_GENERATOR} ${KAM_SOURCES})
+  target_link_libraries(${gen} PRIVATE kiln)
+  set_target_properties(${gen} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/generators)
+
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${NAME}_aot)
+  set(dump_args)
+  if(KAM_DUMP_DIR)
+    set(dump_args --dump ${KAM_DUMP_DIR})
+  endif()
+  add_custom_command(
+    OUTPUT ${out}/${NAME}.o ${out}/${NAME}.h
+    COMMAND ${gen} --out-dir ${out} ${dump_args}
+    DEPENDS ${gen}
+    COMMENT "kiln: compiling model ${NAME} ahead of time"
+    VERBATIM)
+  add_custom_target(${NAME}_aot DEPENDS ${out}/${NAME}.o ${out}/${NAME}.h)
+
+  add_library(${NAME} STATIC ${out}/${NAME}.o)
+  set_source_files_properties(${out}/${NAME}.o PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+  set_target_properties(${NAME} PROPERTIES LINKER_LANGUAGE CXX)
+  target_include_directories(${NAME} PUBLIC ${out})
+  target_link_libraries(${NAME} PUBLIC kiln_rt m)
+  add_dependencies(${NAME} ${NAME}_aot)
+endfunction()

@@ -1,0 +1,88 @@
+// Optimizer updates built from DSL ops, so they are optimized and compiled
+// with the rest of the step.
+#include "TrainStep.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "Grad.h"
+#include "ir/Text.h"
+
+namespace kiln {
+
+using ir::OpKind;
+using ir::ValueId;
+
+namespace {
+
+struct Pending {
+  std::vector<ir::Update> updates;
+  void set(Tensor target, Tensor value) { updates.push_back({target.id(), value.id()}); }
+};
+
+void sgdUpdate(Graph& g, const SGD& o, const std::string& fn, Tensor p, Tensor dp, Pending& out) {
+  if (o.momentum == 0.0) {
+    out.set(p, p - o.lr * dp);  // p -= lr * g
+    return;
+  }
+  std::string pname = g.ir().node(p.id()).name;
+  Tensor buf = g.state(fmt::format("{}.{}.momentum", fn, pname), p.shape());
+  Tensor buf1 = o.momentum * buf + dp;  // buf = mu*buf + g
+  out.set(buf, buf1);
+  out.set(p, p - o.lr * buf1);  // p -= lr*buf
+}
+
+}  // namespace
+
+void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt, Loc loc) {
+  ir::Graph& ir = g.ir();
+  if (ir.findFunction(name))
+    throw Error(fmt::format("{}: addTrainStep: function @{} already exists", g.locOf(loc).str(), name));
+  std::vector<bool> needed = ir::ancestors(ir, {loss.id()});
+  std::vector<Tensor> params, inputs;
+  for (ValueId v = 0; v <= loss.id(); ++v) {
+    if (!needed[v]) continue;
+    if (ir.node(v).op == OpKind::Param) params.push_back(g.tensor(v));
+    if (ir.node(v).op == OpKind::Input) inputs.push_back(g.tensor(v));
+  }
+  if (params.empty())
+    throw Error(fmt::format("{}: addTrainStep: the loss depends on no param, so there is nothing to train",
+                            g.locOf(loc).str()));
+  std::vector<Tensor> grads = grad(loss, params, loc);
+
+  Pending pending;
+  if (const auto* sgd = std::get_if<SGD>(&opt)) {
+    for (size_t i = 0; i < params.size(); ++i) sgdUpdate(g, *sgd, name, params[i], grads[i], pending);
+  } else {
+    const Adam& o = std::get<Adam>(opt);
+    // bias corrections from the step counter: b^t = exp(t * log b)
+    Tensor t = g.state(fmt::format("{}.t", name), {});
+    Tensor t1 = t + 1.0;
+    pending.set(t, t1);
+    Tensor bc1 = 1.0 - exp(t1 * std::log(o.beta1));
+    Tensor bc2 = 1.0 - exp(t1 * std::log(o.beta2));
+    Tensor stepSize = o.lr / bc1;
+    Tensor sqrtBc2 = sqrt(bc2);
+    for (size_t i = 0; i < params.size(); ++i) {
+      Tensor p = params[i], dp = grads[i];
+      std::string pname = ir.node(p.id()).name;
+      Tensor m = g.state(fmt::format("{}.{}.adam_m", name, pname), p.shape());
+      Tensor v = g.state(fmt::format("{}.{}.adam_v", name, pname), p.shape());
+      Tensor m1 = o.beta1 * m + (1.0 - o.beta1) * dp;
+      Tensor v1 = o.beta2 * v + (1.0 - o.beta2) * (dp * dp);
+      Tensor denom = sqrt(v1) / sqrtBc2 + o.eps;
+      pending.set(m, m1);
+      pending.set(v, v1);
+      pending.set(p, p - stepSize * (m1 / denom));
+    }
+  }
+
+  ir::Function f;
+  f.name = std::move(name);
+  for (const Tensor& in : inputs) f.inputs.push_back(in.id());
+  f.outputs.push_back({"loss", loss.id()});
+  f.updates = std::move(pending.updates);
+  ir.functions().push_back(std::move(f));
+}
+
+}  // namespace kiln

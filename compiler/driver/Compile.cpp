@@ -1,0 +1,115 @@
+// The compile pipeline as a short linear script; each step can be dumped.
+#include "Compile.h"
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/graphviz.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+
+#include "ir/Text.h"
+
+namespace kiln::driver {
+
+namespace fs = std::filesystem;
+
+void writeFile(const std::string& dir, const std::string& name, std::string_view text) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw ir::CompileError(fmt::format("cannot create dump directory {}: {}", dir, ec.message()));
+  std::string path = (fs::path(dir) / name).string();
+  std::ofstream f(path, std::ios::binary);
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!f) throw ir::CompileError(fmt::format("cannot write {}", path));
+}
+
+// graph.dot: values as vertices, operand edges, drawn with Boost.Graph.
+static std::string graphDot(const ir::Graph& g) {
+  using BG = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+  BG bg(static_cast<size_t>(g.size()));
+  for (ir::ValueId v = 0; v < g.size(); ++v)
+    for (ir::ValueId o : g.node(v).operands) boost::add_edge(static_cast<size_t>(o), static_cast<size_t>(v), bg);
+  std::vector<std::string> labels;
+  for (ir::ValueId v = 0; v < g.size(); ++v) {
+    const ir::Node& n = g.node(v);
+    labels.push_back(fmt::format("%{} {}{}\\n{}", v, ir::opName(n.op), n.name.empty() ? "" : " " + n.name,
+                                 ir::typeStr(n.type)));
+  }
+  std::ostringstream os;
+  boost::write_graphviz(os, bg, boost::make_label_writer(labels.data()));
+  return os.str();
+}
+
+static std::string reportJson(const ir::Graph& g, const Compiled& c) {
+  std::string passes;
+  for (const auto& r : c.stats.passRecords)
+    passes += fmt::format("{}{{\"name\": \"{}\", \"changed\": {}, \"ms\": {:.3f}, \"nodes_before\": {}, \"nodes_after\": {}}}",
+                          passes.empty() ? "" : ", ", r.name, r.changed, r.ms, r.nodesBefore, r.nodesAfter);
+  std::string fns;
+  for (const auto& f : c.plan.functions)
+    fns += fmt::format("{}{{\"name\": \"{}\", \"kernels\": {}}}", fns.empty() ? "" : ", ", f.name, f.kernels.size());
+  return fmt::format(
+      "{{\n  \"ops_before\": {},\n  \"ops\": {},\n  \"kernels\": {},\n  \"functions\": [{}],\n"
+      "  \"buffer_bytes\": {},\n  \"persistent_bytes\": {},\n  \"temp_bytes\": {},\n  \"cpu\": \"{}\",\n"
+      "  \"compile_ms\": {:.3f},\n  \"passes_ms\": {:.3f},\n  \"llvm_opt_ms\": {:.3f},\n  \"llvm_emit_ms\": {:.3f},\n"
+      "  \"passes\": [{}]\n}}\n",
+      c.stats.opsBefore, c.stats.opsAfter, c.stats.kernels, fns, c.plan.totalBytes, c.plan.persistentBytes,
+      c.plan.tempBytes, c.code.cpu, c.stats.totalMs, c.stats.passesMs, c.stats.llvmOptMs, c.stats.llvmEmitMs, passes);
+}
+
+Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileOptions& opts,
+                 const std::string& builtText) {
+  auto t0 = std::chrono::steady_clock::now();
+  Compiled c;
+  c.dumpDir = opts.dumpDir;
+  if (c.dumpDir.empty())
+    if (const char* env = std::getenv("KILN_DUMP"); env && *env) c.dumpDir = env;
+  const bool dump = !c.dumpDir.empty();
+#ifndef NDEBUG
+  const bool verifyEach = true;
+#else
+  const bool verifyEach = opts.verifyEach;
+#endif
+
+  ir::verifyOrThrow(input, "compile");
+  if (dump) {
+    if (!builtText.empty()) writeFile(c.dumpDir, "00-built.kir", builtText);
+    writeFile(c.dumpDir, "01-grad.kir", ir::printGraph(input));
+  }
+  c.graph = input;
+  c.stats.opsBefore = input.size();
+
+  int step = 2;
+  std::vector<std::string> names = opts.passes.empty() ? passes::defaultPipeline() : opts.passes;
+  c.stats.passRecords = passes::runPasses(c.graph, names, verifyEach, [&](const passes::PassRecord& r, const ir::Graph& g) {
+    if (dump) writeFile(c.dumpDir, fmt::format("{:02}-{}.kir", step, r.name), ir::printGraph(g));
+    ++step;
+  });
+  for (const auto& r : c.stats.passRecords) c.stats.passesMs += r.ms;
+  c.stats.opsAfter = c.graph.size();
+
+  c.plan = lower::planModule(c.graph);
+  for (const auto& f : c.plan.functions) c.stats.kernels += static_cast<int64_t>(f.kernels.size());
+  c.stats.bufferBytes = c.plan.totalBytes;
+  if (dump) {
+    writeFile(c.dumpDir, "kernels.txt", lower::printPlan(c.graph, c.plan));
+    writeFile(c.dumpDir, "graph.dot", graphDot(c.graph));
+  }
+
+  c.code = codegen::generate(c.graph, c.plan, prefix, {opts.targetCpu}, dump || opts.emitAssembly);
+  c.stats.llvmOptMs = c.code.optimizeMs;
+  c.stats.llvmEmitMs = c.code.emitMs;
+  c.stats.totalMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (dump) {
+    writeFile(c.dumpDir, "module.ll", c.code.llvmIR);
+    writeFile(c.dumpDir, "module.opt.ll", c.code.llvmOptIR);
+    writeFile(c.dumpDir, "module.s", c.code.assembly);
+    writeFile(c.dumpDir, "report.json", reportJson(c.graph, c));
+  }
+  return c;
+}
+
+}  // namespace kiln::driver

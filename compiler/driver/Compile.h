@@ -1,0 +1,51 @@
+// The compile driver: graph -> passes -> kernel plan -> LLVM -> object, with
+// every stage optionally dumped to a directory (KILN_DUMP or dumpDir).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "codegen/Codegen.h"
+#include "ir/Graph.h"
+#include "lower/Plan.h"
+#include "passes/Passes.h"
+
+namespace kiln {
+
+struct CompileOptions {
+  std::string dumpDir;        // empty = $KILN_DUMP if set, else no dumps
+  std::string targetCpu;      // empty = host
+  bool verifyEach = false;    // verifier after every pass (always on in debug builds)
+  bool emitAssembly = false;  // keep module.s text even without dumps
+  std::vector<std::string> passes;  // empty = the default pipeline
+};
+
+}  // namespace kiln
+
+namespace kiln::driver {
+
+struct CompileStats {
+  int32_t opsBefore = 0, opsAfter = 0;
+  int64_t kernels = 0;
+  int64_t bufferBytes = 0;
+  double totalMs = 0, passesMs = 0, llvmOptMs = 0, llvmEmitMs = 0;
+  std::vector<passes::PassRecord> passRecords;
+};
+
+struct Compiled {
+  ir::Graph graph;  // after the passes
+  lower::ModulePlan plan;
+  codegen::CodegenResult code;
+  CompileStats stats;
+  std::string dumpDir;  // where dumps went, or empty
+};
+
+// `builtText` (optional) is the graph as the user built it, before autodiff;
+// it is dumped as 00-built.kir. `g` is dumped as 01-grad.kir.
+Compiled compile(const ir::Graph& g, std::string_view prefix, const CompileOptions& opts,
+                 const std::string& builtText = {});
+
+// Writes `text` to dir/name, creating dir; throws with the path on failure.
+void writeFile(const std::string& dir, const std::string& name, std::string_view text);
+
+}  // namespace kiln::driver

@@ -1,0 +1,82 @@
+// ORC LLJIT loading of the compiled object.
+#include "Jit.h"
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include "ir/InitSpec.h"
+#include "ir/Text.h"
+
+namespace kiln::jit {
+
+CompiledModule::~CompiledModule() = default;
+
+static std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)); }
+
+std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions& opts, const std::string& builtText) {
+  std::unique_ptr<CompiledModule> m(new CompiledModule());
+  m->c_ = driver::compile(g, "kiln_jit", opts, builtText);
+
+  auto jit = llvm::orc::LLJITBuilder().create();
+  if (!jit) throw ir::CompileError("jit: cannot create LLJIT: " + errorText(jit.takeError()));
+  m->jit_ = std::move(*jit);
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(m->jit_->getDataLayout().getGlobalPrefix());
+  if (!gen) throw ir::CompileError("jit: cannot search the process for symbols: " + errorText(gen.takeError()));
+  m->jit_->getMainJITDylib().addGenerator(std::move(*gen));
+  const std::vector<char>& obj = m->c_.code.object;
+  auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(obj.data(), obj.size()), "kiln_jit.o");
+  if (auto e = m->jit_->addObjectFile(std::move(buf))) throw ir::CompileError("jit: cannot load object: " + errorText(std::move(e)));
+  for (const lower::FunctionPlan& f : m->c_.plan.functions) {
+    auto addr = m->jit_->lookup(codegen::entrySymbol("kiln_jit", f.name));
+    if (!addr) throw ir::CompileError(fmt::format("jit: cannot find @{}: {}", f.name, errorText(addr.takeError())));
+    m->entries_[f.name] = addr->toPtr<void (*)(char*)>();
+  }
+  m->mem_ = rt::makeAligned(static_cast<size_t>(m->c_.plan.totalBytes));
+  return m;
+}
+
+void CompiledModule::init(uint64_t seed) {
+  std::memset(mem_.get(), 0, static_cast<size_t>(c_.plan.totalBytes));
+  for (const lower::NamedBuffer& b : c_.plan.named)
+    if (b.kind == lower::BufferKind::Param || b.kind == lower::BufferKind::State)
+      ir::initSource(c_.graph.node(b.value), mem_.get() + b.offset, seed);
+}
+
+void CompiledModule::run(std::string_view function) {
+  auto it = entries_.find(function);
+  if (it == entries_.end()) throw ir::CompileError(fmt::format("jit: no function @{}", function));
+  it->second(mem_.get());
+}
+
+const lower::NamedBuffer& CompiledModule::find(std::string_view name) const {
+  for (const lower::NamedBuffer& b : c_.plan.named)
+    if (b.name == name) return b;
+  throw ir::CompileError(fmt::format("jit: no buffer named \"{}\"", name));
+}
+
+float* CompiledModule::f32(std::string_view name) {
+  const lower::NamedBuffer& b = find(name);
+  if (b.type.dtype != ir::DType::F32) throw ir::CompileError(fmt::format("jit: buffer \"{}\" is {}, not f32", name, ir::typeStr(b.type)));
+  return reinterpret_cast<float*>(mem_.get() + b.offset);
+}
+
+int32_t* CompiledModule::i32(std::string_view name) {
+  const lower::NamedBuffer& b = find(name);
+  if (b.type.dtype != ir::DType::I32) throw ir::CompileError(fmt::format("jit: buffer \"{}\" is {}, not i32", name, ir::typeStr(b.type)));
+  return reinterpret_cast<int32_t*>(mem_.get() + b.offset);
+}
+
+const ir::TensorType& CompiledModule::type(std::string_view name) const { return find(name).type; }
+
+std::vector<std::string> CompiledModule::bufferNames() const {
+  std::vector<std::string> names;
+  for (const lower::NamedBuffer& b : c_.plan.named) names.push_back(b.name);
+  return names;
+}
+
+}  // namespace kiln::jit

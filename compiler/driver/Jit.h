@@ -1,0 +1,53 @@
+// In-process compilation: the object code the AOT path would write, loaded
+// with ORC LLJIT, plus the model's memory and named buffer accessors.
+#pragma once
+
+#include <kiln/rt/Memory.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "Compile.h"
+
+namespace llvm::orc {
+class LLJIT;
+}
+
+namespace kiln::jit {
+
+class CompiledModule {
+public:
+  ~CompiledModule();
+  CompiledModule(const CompiledModule&) = delete;
+  CompiledModule& operator=(const CompiledModule&) = delete;
+
+  // Fills params and state from `seed` (inputs and outputs are zeroed).
+  void init(uint64_t seed);
+  // Runs an entry point.
+  void run(std::string_view function);
+
+  // Buffers by name: inputs, params and state by their names, outputs as
+  // "function.output" (e.g. "trainStep.loss").
+  float* f32(std::string_view name);
+  int32_t* i32(std::string_view name);
+  const ir::TensorType& type(std::string_view name) const;
+  std::vector<std::string> bufferNames() const;
+
+  const driver::Compiled& compiled() const { return c_; }
+
+private:
+  friend std::unique_ptr<CompiledModule> compile(const ir::Graph&, const CompileOptions&, const std::string&);
+  CompiledModule() = default;
+  const lower::NamedBuffer& find(std::string_view name) const;
+
+  driver::Compiled c_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::map<std::string, void (*)(char*), std::less<>> entries_;
+  rt::AlignedPtr mem_;
+};
+
+std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions& opts = {},
+                                        const std::string& builtText = {});
+
+}  // namespace kiln::jit

@@ -1,0 +1,24 @@
+// Shape and dtype rules, one per op (the ShapeRule column of Ops.def).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "Graph.h"
+
+namespace kiln::ir {
+
+// Computes the result type of `n` from its operands (already in `g`) and
+// attributes. Ops whose type is declared rather than derived (sources,
+// constants, reshape, broadcast) check `n.type` and return it. On failure
+// returns a message such as "matmul: inner dims differ (784 vs 512)".
+struct TypeResult {
+  std::optional<TensorType> type;
+  std::string error;
+};
+TypeResult inferType(const Graph& g, const Node& n);
+
+// Numpy-style broadcast of two shapes, or nullopt if incompatible.
+std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
+
+}  // namespace kiln::ir

@@ -1,0 +1,40 @@
+// Graph passes and the default pipeline.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace kiln::passes {
+
+#define KILN_PASS(Fn, Name) bool Fn(ir::Graph& g);
+#include "Passes.def"
+
+using PassFn = bool (*)(ir::Graph&);
+struct PassInfo {
+  std::string_view name;
+  PassFn fn;
+};
+const std::vector<PassInfo>& allPasses();
+const PassInfo* findPass(std::string_view name);
+
+// The default pipeline, in order.
+std::vector<std::string> defaultPipeline();
+
+struct PassRecord {
+  std::string name;
+  bool changed = false;
+  double ms = 0;
+  int32_t nodesBefore = 0, nodesAfter = 0;
+};
+
+// Runs `names` in order. With `verifyEach`, the verifier runs after every
+// pass and an error names the pass that broke the graph. `after` is called
+// after each pass (for dumps).
+std::vector<PassRecord> runPasses(ir::Graph& g, const std::vector<std::string>& names, bool verifyEach,
+                                  const std::function<void(const PassRecord&, const ir::Graph&)>& after = {});
+
+}  // namespace kiln::passes

@@ -1,0 +1,22 @@
+// The one exception type the runtime throws, plus printf-style helpers to
+// build its messages (the runtime may not depend on fmt).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace kiln::rt {
+
+/// Every runtime failure. The message says what went wrong and where
+/// (file name with byte offset or line, option name, function name).
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// snprintf into a std::string.
+std::string strFormat(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/// Throws Error with a printf-formatted message.
+[[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+} // namespace kiln::rt
