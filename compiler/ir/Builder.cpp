@@ -214,8 +214,13 @@ Tensor reshape(Tensor x, Shape shape, Loc loc) {
     if (shape[i] == -1 && inferAt < 0) inferAt = static_cast<int64_t>(i);
     else known *= shape[i];
   }
-  if (inferAt >= 0 && known > 0 && x.type().numElements() % known == 0)
-    shape[inferAt] = x.type().numElements() / known;
+  int64_t count = x.type().numElements();
+  if (inferAt >= 0) {
+    if (known <= 0 || count % known != 0)
+      fail(x.graph().locOf(loc), fmt::format("reshape: cannot reshape {} ({} elements) to {}", ir::typeStr(x.type()),
+                                             count, ir::shapeStr(shape)));
+    shape[inferAt] = count / known;
+  }
   return x.graph().build(OpKind::Reshape, {x}, {}, {x.dtype(), std::move(shape)}, loc);
 }
 

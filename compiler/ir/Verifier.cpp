@@ -12,6 +12,7 @@ namespace kiln::ir {
 static void verifyFunction(const Graph& g, const Function& f, std::vector<std::string>& out) {
   auto bad = [&](ValueId v) { return v < 0 || v >= g.size(); };
   std::string where = fmt::format("function @{}", f.name);
+  const size_t problemsBefore = out.size();
   std::set<ValueId> declared;
   for (ValueId v : f.inputs) {
     if (bad(v) || g.node(v).op != OpKind::Input) {
@@ -40,7 +41,7 @@ static void verifyFunction(const Graph& g, const Function& f, std::vector<std::s
     if (!targets.insert(u.target).second)
       out.push_back(fmt::format("{}: {} is updated twice", where, describeValue(g, u.target)));
   }
-  if (!out.empty()) return;
+  if (out.size() != problemsBefore) return;  // the liveness walk needs valid ids
   std::vector<bool> live = ancestors(g, functionRoots(f));
   for (ValueId v = 0; v < g.size(); ++v)
     if (live[v] && g.node(v).op == OpKind::Input && !declared.count(v))

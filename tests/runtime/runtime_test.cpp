@@ -195,7 +195,7 @@ TEST_CASE("random values are pinned functions of (seed, stream, counter)") {
   CHECK(seen.size() == 10000);
 }
 
-TEST_CASE("uniform01 lies in [0, 1) on a 2^-24 grid with the right moments") {
+TEST_CASE("uniform01 lies in 0 to 1 (exclusive) on a 2^-24 grid with the right moments") {
   std::vector<float> v(200000);
   for (size_t i = 0; i < v.size(); ++i) {
     float u = uniform01(7, 1, i);

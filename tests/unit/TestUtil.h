@@ -1,0 +1,62 @@
+// Helpers shared by the unit tests: deterministic random tensors, the
+// interpreter-vs-JIT harness and central finite differences.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <kiln/kiln.h>
+#include <kiln/rt/Random.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "interp/Interpreter.h"
+#include "ir/Text.h"
+
+namespace kiln::test {
+
+using interp::HostTensor;
+
+// Uniform values in [lo, hi), deterministic in (stream, index).
+inline std::vector<float> randomVec(int64_t n, uint64_t stream, float lo = -1.0f, float hi = 1.0f) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rt::uniform01(12345, stream, static_cast<uint64_t>(i));
+  return v;
+}
+
+// Fills a source of a session with deterministic values (labels in [0, classes)).
+inline void fillRandom(HostTensor& t, uint64_t stream, float lo = -1.0f, float hi = 1.0f, int32_t classes = 10) {
+  if (t.type.dtype == ir::DType::F32) {
+    t.f = randomVec(t.size(), stream, lo, hi);
+  } else {
+    for (int64_t i = 0; i < t.size(); ++i)
+      t.i[i] = static_cast<int32_t>(rt::uniform01(999, stream, static_cast<uint64_t>(i)) * static_cast<float>(classes));
+  }
+}
+
+inline float maxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    if (!std::isnan(a[i])) m = std::max(m, std::fabs(a[i] - b[i]));
+  }
+  return m;
+}
+
+// |a-b| <= atol + rtol*|b| elementwise; reports the first failure.
+inline void checkClose(const std::vector<float>& a, const std::vector<float>& b, float atol, float rtol,
+                       const std::string& what) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    bool ok = std::fabs(a[i] - b[i]) <= atol + rtol * std::fabs(b[i]);
+    if (!ok) {
+      FAIL_CHECK(fmt::format("{}: element {} differs: {} vs {}", what, i, a[i], b[i]));
+      return;
+    }
+  }
+}
+
+}  // namespace kiln::test
