@@ -4,6 +4,8 @@
 // the interpreter's, so sums are taken in the same order.
 #include "Codegen.h"
 
+#include "ir/Shapes.h"
+
 #include <chrono>
 #include <fmt/format.h>
 #include <mutex>
@@ -275,27 +277,12 @@ private:
       case FamilyKind::Copy:
         b_.CreateMemCpy(out, Align(kAlign), in[0], Align(kAlign), n.type.byteSize());
         return;
-      case FamilyKind::Transpose: {
-        const ir::TensorType& t = g_.type(n.operands[0]);
-        const auto& perm = n.attrs.getInts("perm");
-        std::vector<int64_t> as = ir::stridesOf(t.shape), ps(perm.size());
-        for (size_t d = 0; d < perm.size(); ++d) ps[d] = as[perm[d]];
-        std::vector<int64_t> os = ir::stridesOf(n.type.shape);
-        Type* et = n.type.dtype == ir::DType::F32 ? f32_ : i32_;
-        nest(n.type.shape, [&](const std::vector<Value*>& idx) {
-          b_.CreateStore(b_.CreateLoad(et, gep(et, in[0], linear(idx, ps))), gep(et, out, linear(idx, os)));
-        });
-        return;
-      }
+      case FamilyKind::Transpose:
       case FamilyKind::Broadcast: {
-        const ir::TensorType& t = g_.type(n.operands[0]);
-        size_t r = n.type.shape.size(), lead = r - t.shape.size();
-        std::vector<int64_t> as = ir::stridesOf(t.shape), bs(r, 0);
-        for (size_t d = lead; d < r; ++d) bs[d] = t.shape[d - lead] == 1 ? 0 : as[d - lead];
-        std::vector<int64_t> os = ir::stridesOf(n.type.shape);
+        std::vector<int64_t> is = ir::layoutStrides(g_, n), os = ir::stridesOf(n.type.shape);
         Type* et = n.type.dtype == ir::DType::F32 ? f32_ : i32_;
         nest(n.type.shape, [&](const std::vector<Value*>& idx) {
-          b_.CreateStore(b_.CreateLoad(et, gep(et, in[0], linear(idx, bs))), gep(et, out, linear(idx, os)));
+          b_.CreateStore(b_.CreateLoad(et, gep(et, in[0], linear(idx, is))), gep(et, out, linear(idx, os)));
         });
         return;
       }

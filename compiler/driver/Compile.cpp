@@ -60,6 +60,20 @@ static std::string reportJson(const ir::Graph& g, const Compiled& c) {
       c.plan.tempBytes, c.code.cpu, c.stats.totalMs, c.stats.passesMs, c.stats.llvmOptMs, c.stats.llvmEmitMs, passes);
 }
 
+// print(parse(print(g))) == print(g), or an internal error naming the first
+// line that differs.
+static void checkRoundTrip(const ir::Graph& g) {
+  std::string text = ir::printGraph(g);
+  std::string again = ir::printGraph(ir::parseGraph(text, "<round-trip>"));
+  if (again == text) return;
+  size_t at = 0;
+  while (at < text.size() && at < again.size() && text[at] == again[at]) ++at;
+  size_t lineStart = text.rfind('\n', at);
+  lineStart = lineStart == std::string::npos ? 0 : lineStart + 1;
+  throw ir::CompileError(fmt::format("internal: the printed graph does not parse back to itself, first difference in: {}",
+                                     text.substr(lineStart, text.find('\n', at) - lineStart)));
+}
+
 Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileOptions& opts,
                  const std::string& builtText) {
   auto t0 = std::chrono::steady_clock::now();
@@ -68,13 +82,17 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   if (c.dumpDir.empty())
     if (const char* env = std::getenv("KILN_DUMP"); env && *env) c.dumpDir = env;
   const bool dump = !c.dumpDir.empty();
+  // Debug builds, opts.verifyEach and KILN_VERIFY_EACH=1 (set by the test
+  // suite) verify after every pass and check that the text form round-trips.
 #ifndef NDEBUG
   const bool verifyEach = true;
 #else
-  const bool verifyEach = opts.verifyEach;
+  const char* verifyEnv = std::getenv("KILN_VERIFY_EACH");
+  const bool verifyEach = opts.verifyEach || (verifyEnv && std::string_view(verifyEnv) == "1");
 #endif
 
   ir::verifyOrThrow(input, "compile");
+  if (verifyEach) checkRoundTrip(input);
   if (dump) {
     if (!builtText.empty()) writeFile(c.dumpDir, "00-built.kir", builtText);
     writeFile(c.dumpDir, "01-grad.kir", ir::printGraph(input));

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "ir/InitSpec.h"
+#include "ir/Shapes.h"
 #include "ir/Text.h"
 
 namespace kiln::interp {
@@ -132,25 +133,11 @@ HostTensor evalNode(const ir::Graph& g, ValueId v, const std::vector<HostTensor>
       out.f = in(0).f;
       out.i = in(0).i;
       return out;
-    case FamilyKind::Transpose: {
-      const HostTensor& a = in(0);
-      const auto& perm = n.attrs.getInts("perm");
-      std::vector<int64_t> as = ir::stridesOf(a.type.shape), ps(perm.size());
-      for (size_t d = 0; d < perm.size(); ++d) ps[d] = as[perm[d]];
-      int64_t k = 0;
-      forEachIndex(n.type.shape, ps, ir::stridesOf(n.type.shape), [&](int64_t io, int64_t) {
-        if (n.type.dtype == DType::F32) out.f[k++] = a.f[io];
-        else out.i[k++] = a.i[io];
-      });
-      return out;
-    }
+    case FamilyKind::Transpose:
     case FamilyKind::Broadcast: {
       const HostTensor& a = in(0);
-      size_t r = n.type.shape.size(), lead = r - a.type.shape.size();
-      std::vector<int64_t> as = ir::stridesOf(a.type.shape), bs(r, 0);
-      for (size_t d = lead; d < r; ++d) bs[d] = a.type.shape[d - lead] == 1 ? 0 : as[d - lead];
       int64_t k = 0;
-      forEachIndex(n.type.shape, bs, ir::stridesOf(n.type.shape), [&](int64_t io, int64_t) {
+      forEachIndex(n.type.shape, ir::layoutStrides(g, n), ir::stridesOf(n.type.shape), [&](int64_t io, int64_t) {
         if (n.type.dtype == DType::F32) out.f[k++] = a.f[io];
         else out.i[k++] = a.i[io];
       });

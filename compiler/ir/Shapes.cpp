@@ -160,6 +160,20 @@ std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+std::vector<int64_t> layoutStrides(const Graph& g, const Node& n) {
+  const Shape& in = g.type(n.operands.at(0)).shape;
+  std::vector<int64_t> st = stridesOf(in), out(n.type.shape.size(), 0);
+  if (n.op == OpKind::Transpose) {
+    const auto& perm = n.attrs.getInts("perm");
+    for (size_t d = 0; d < perm.size(); ++d) out[d] = st[perm[d]];
+    return out;
+  }
+  if (n.op != OpKind::Broadcast) throw CompileError(fmt::format("layoutStrides: {} is not a layout op", opName(n.op)));
+  size_t lead = out.size() - in.size();
+  for (size_t d = lead; d < out.size(); ++d) out[d] = in[d - lead] == 1 ? 0 : st[d - lead];
+  return out;
+}
+
 TypeResult inferType(const Graph& g, const Node& n) {
   try {
     switch (n.op) {

@@ -18,6 +18,11 @@ struct TypeResult {
 };
 TypeResult inferType(const Graph& g, const Node& n);
 
+// For a transpose or broadcast node: the operand's stride for each result
+// dimension (0 where a dimension is broadcast), so result[idx] =
+// operand[sum(idx[d] * strides[d])]. Shared by the interpreter and codegen.
+std::vector<int64_t> layoutStrides(const Graph& g, const Node& n);
+
 // Numpy-style broadcast of two shapes, or nullopt if incompatible.
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
 

@@ -59,4 +59,21 @@ inline void checkClose(const std::vector<float>& a, const std::vector<float>& b,
   }
 }
 
+// Central finite differences of scalar `loss` with respect to every element
+// of source `param`, evaluated by the interpreter with the other sources
+// fixed: (loss(x+h) - loss(x-h)) / 2h.
+inline std::vector<float> numericGradient(const ir::Graph& g, ir::ValueId loss, ir::ValueId param,
+                                          const std::map<ir::ValueId, HostTensor>& src, float h = 1e-2f) {
+  std::vector<float> numeric(src.at(param).f.size());
+  for (size_t i = 0; i < numeric.size(); ++i) {
+    auto plus = src, minus = src;
+    plus[param].f[i] += h;
+    minus[param].f[i] -= h;
+    float lp = interp::evaluate(g, {loss}, plus)[0].f[0];
+    float lm = interp::evaluate(g, {loss}, minus)[0].f[0];
+    numeric[i] = (lp - lm) / (2 * h);
+  }
+  return numeric;
+}
+
 }  // namespace kiln::test

@@ -24,15 +24,7 @@ void checkGradients(Graph& g, Tensor loss, const std::vector<Tensor>& params, fl
   for (const Tensor& t : grads) roots.push_back(t.id());
   auto analytic = interp::evaluate(g.ir(), roots, src);
   for (size_t p = 0; p < params.size(); ++p) {
-    std::vector<float> numeric(analytic[p].f.size());
-    for (size_t i = 0; i < numeric.size(); ++i) {
-      auto plus = src, minus = src;
-      plus[params[p].id()].f[i] += h;
-      minus[params[p].id()].f[i] -= h;
-      float lp = interp::evaluate(g.ir(), {loss.id()}, plus)[0].f[0];
-      float lm = interp::evaluate(g.ir(), {loss.id()}, minus)[0].f[0];
-      numeric[i] = (lp - lm) / (2 * h);
-    }
+    std::vector<float> numeric = test::numericGradient(g.ir(), loss.id(), params[p].id(), src, h);
     test::checkClose(analytic[p].f, numeric, 2e-3f, 1e-2f, fmt::format("param {}", p));
   }
 }

@@ -166,18 +166,8 @@ TEST_CASE("ops: gradients match central finite differences") {
     std::vector<ir::ValueId> roots;
     for (const Tensor& gt : grads) roots.push_back(gt.id());
     std::vector<HostTensor> analytic = interp::evaluate(g.ir(), roots, src);
-    auto lossAt = [&](const std::map<ir::ValueId, HostTensor>& s) {
-      return interp::evaluate(g.ir(), {loss.id()}, s)[0].f[0];
-    };
-    const float h = 1e-2f;
     for (size_t p = 0; p < params.size(); ++p) {
-      std::vector<float> numeric(analytic[p].f.size());
-      for (size_t i = 0; i < numeric.size(); ++i) {
-        auto plus = src, minus = src;
-        plus[params[p].id()].f[i] += h;
-        minus[params[p].id()].f[i] -= h;
-        numeric[i] = (lossAt(plus) - lossAt(minus)) / (2 * h);
-      }
+      std::vector<float> numeric = test::numericGradient(g.ir(), loss.id(), params[p].id(), src);
       test::checkClose(analytic[p].f, numeric, 2e-3f, 1e-2f, fmt::format("{} d/d operand {}", c.name, p));
     }
   }
