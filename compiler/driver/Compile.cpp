@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 void writeFile(const std::string& dir, const std::string& name, std::string_view text) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw ir::CompileError(fmt::format("cannot create dump directory {}: {}", dir, ec.message()));
+  if (ec) throw ir::CompileError(fmt::format("cannot create directory {}: {}", dir, ec.message()));
   std::string path = (fs::path(dir) / name).string();
   std::ofstream f(path, std::ios::binary);
   f.write(text.data(), static_cast<std::streamsize>(text.size()));

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     int64_t epochs = args.getInt("epochs", 10);
     int64_t seed = args.getInt("seed", 1);
     args.finish();
+    if (epochs < 1) throw rt::Error("--epochs must be at least 1, got " + std::to_string(epochs));
 
     rt::Dataset train = rt::loadMnist(dir, "train");
     rt::Dataset test = rt::loadMnist(dir, "test");
