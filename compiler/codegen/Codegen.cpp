@@ -379,8 +379,9 @@ private:
       for (ValueId o : g_.node(k.value).operands) args.push_back(bufPtr(o));
       b_.CreateCall(kernels[k.value], args);
     }
-    for (const ir::Update& u : fp.updates)
-      b_.CreateMemCpy(bufPtr(u.target), Align(kAlign), bufPtr(u.value), Align(kAlign), g_.type(u.target).byteSize());
+    auto at = [&](int64_t off) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off)); };
+    for (const lower::Copy& c : fp.copies)
+      b_.CreateMemCpy(at(c.dstOffset), Align(kAlign), at(c.srcOffset), Align(kAlign), c.bytes);
     b_.CreateRetVoid();
   }
 

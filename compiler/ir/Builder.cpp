@@ -57,6 +57,8 @@ Tensor Graph::build(OpKind op, std::vector<Tensor> operands, Attrs attrs, Tensor
 static Shape checkedShape(Shape s, const ir::SourceLoc& where, std::string_view what) {
   for (int64_t d : s)
     if (d <= 0) fail(where, fmt::format("{}: dimensions must be positive, got {}", what, ir::shapeStr(s)));
+  if (!ir::checkedNumElements(s))
+    fail(where, fmt::format("{}: {} has more than 2^40 elements", what, ir::shapeStr(s)));
   return s;
 }
 

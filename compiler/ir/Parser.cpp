@@ -78,7 +78,7 @@ public:
         char ch = advance();
         if (ch == '"') break;
         if (ch == '\\') {
-          if (pos_ >= src_.size()) error(t.line, t.col, "unterminated string");
+          if (pos_ >= src_.size() || src_[pos_] == '\n') error(t.line, t.col, "unterminated string");
           ch = advance();
         }
         t.text += ch;
@@ -262,15 +262,20 @@ private:
     expect(":");
     Token typeTok = tok_;
     n.type = parseType();
+    if (!checkedNumElements(n.type.shape))
+      error(typeTok, fmt::format("type {} has too many elements", typeStr(n.type)));
     if (tok_.kind == TokKind::Ident && tok_.text == "loc") {
       take();
       expect("(");
       if (tok_.kind != TokKind::String) error(tok_, "expected a quoted location like \"model.cpp:12\"");
       Token l = take();
       auto colon = l.text.rfind(':');
-      if (colon == std::string::npos) error(l, "location must look like \"file:line\"");
+      std::string digits = colon == std::string::npos ? "" : l.text.substr(colon + 1);
+      bool okLine = !digits.empty() && digits.size() < 10 &&
+                    digits.find_first_not_of("0123456789") == std::string::npos && std::stoi(digits) > 0;
+      if (colon == 0 || !okLine) error(l, "location must look like \"file:line\"");
       n.loc.file = l.text.substr(0, colon);
-      n.loc.line = std::atoi(l.text.c_str() + colon + 1);
+      n.loc.line = std::stoi(digits);
       expect(")");
     }
     TypeResult r = inferType(g_, n);
@@ -331,7 +336,10 @@ private:
 Graph parseGraph(std::string_view text, std::string_view fileName) {
   Graph g = Parser(text, fileName).parse();
   auto problems = verifyGraph(g);
-  if (!problems.empty()) throw CompileError(fmt::format("{}: {}", fileName, problems.front()));
+  if (problems.empty()) return g;
+  std::string msg;
+  for (const std::string& p : problems) msg += fmt::format("{}{}: {}", msg.empty() ? "" : "\n", fileName, p);
+  throw CompileError(msg);
   return g;
 }
 

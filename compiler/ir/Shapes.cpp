@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <kiln/rt/Init.h>
 
 namespace kiln::ir {
 namespace {
@@ -22,15 +23,21 @@ const TensorType& operandType(const Graph& g, const Node& n, size_t i) {
 
 Result shapeSource(const Graph& g, const Node& n) {
   if (n.name.empty()) return fail(n, "needs a name");
-  for (int64_t d : n.type.shape)
-    if (d <= 0) return fail(n, "'{}' has a non-positive dimension in {}", n.name, shapeStr(n.type.shape));
+  if (!checkedNumElements(n.type.shape))
+    return fail(n, "'{}' has a non-positive dimension or too many elements in {}", n.name, shapeStr(n.type.shape));
+  if (n.attrs.has("init")) {
+    rt::InitKind kind;
+    if (!rt::parseInitKind(n.attrs.getString("init"), kind))
+      return fail(n, "'{}' has an unknown initializer \"{}\"", n.name, n.attrs.getString("init"));
+  }
   return ok(n.type);
 }
 
 Result shapeConstant(const Graph& g, const Node& n) {
   if (!n.attrs.has("value")) return fail(n, "needs a 'value' attribute");
-  for (int64_t d : n.type.shape)
-    if (d <= 0) return fail(n, "non-positive dimension in {}", shapeStr(n.type.shape));
+  n.attrs.getFloat("value");  // throws "must be a number" for strings and lists
+  if (!checkedNumElements(n.type.shape))
+    return fail(n, "non-positive dimension or too many elements in {}", shapeStr(n.type.shape));
   return ok(n.type);
 }
 
@@ -81,6 +88,7 @@ Result shapeArgmax(const Graph& g, const Node& n) {
 
 Result shapeReshape(const Graph& g, const Node& n) {
   const TensorType& t = operandType(g, n, 0);
+  if (!checkedNumElements(n.type.shape)) return fail(n, "bad target shape {}", shapeStr(n.type.shape));
   if (t.dtype != n.type.dtype) return fail(n, "cannot change dtype ({} to {})", typeStr(t), typeStr(n.type));
   if (t.numElements() != n.type.numElements())
     return fail(n, "element counts differ ({} has {}, {} has {})", shapeStr(t.shape), t.numElements(),
@@ -105,6 +113,7 @@ Result shapeTranspose(const Graph& g, const Node& n) {
 
 Result shapeBroadcast(const Graph& g, const Node& n) {
   const TensorType& t = operandType(g, n, 0);
+  if (!checkedNumElements(n.type.shape)) return fail(n, "bad target shape {}", shapeStr(n.type.shape));
   if (t.dtype != n.type.dtype) return fail(n, "cannot change dtype ({} to {})", typeStr(t), typeStr(n.type));
   auto b = broadcastShapes(t.shape, n.type.shape);
   if (!b || *b != n.type.shape)

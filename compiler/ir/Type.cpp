@@ -14,6 +14,15 @@ int64_t TensorType::numElements() const {
   return n;
 }
 
+std::optional<int64_t> checkedNumElements(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d <= 0 || d > kMaxElements / n) return std::nullopt;
+    n *= d;
+  }
+  return n;
+}
+
 std::string shapeStr(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ",")); }
 
 std::string typeStr(const TensorType& t) {

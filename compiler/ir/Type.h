@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,13 @@ struct TensorType {
   int64_t byteSize() const { return numElements() * 4; }
   bool operator==(const TensorType&) const = default;
 };
+
+// Largest element count a tensor may have (2^40: the byte size and every
+// offset then fit in int64_t with room to spare).
+inline constexpr int64_t kMaxElements = int64_t(1) << 40;
+// The element count, or nullopt if a dimension is not positive or the count
+// exceeds kMaxElements (checked without overflow).
+std::optional<int64_t> checkedNumElements(const Shape& s);
 
 std::string shapeStr(const Shape& s);     // "[64,784]"
 std::string typeStr(const TensorType& t); // "f32[64,784]"

@@ -19,7 +19,8 @@ static void verifyFunction(const Graph& g, const Function& f, std::vector<std::s
       out.push_back(fmt::format("{}: input {} is not an input value", where, describeValue(g, v)));
       continue;
     }
-    declared.insert(v);
+    if (!declared.insert(v).second)
+      out.push_back(fmt::format("{}: input {} is declared twice", where, describeValue(g, v)));
   }
   std::set<std::string> outNames;
   for (const Output& o : f.outputs) {

@@ -27,10 +27,12 @@ ModulePlan planModule(const ir::Graph& g) {
   ModulePlan p;
   p.offsetOf.assign(static_cast<size_t>(g.size()), -1);
   int64_t cursor = 0;
-  auto place = [&](ValueId v) {
-    p.offsetOf[v] = cursor;
-    cursor = alignUp(cursor + std::max<int64_t>(g.type(v).byteSize(), 1));
+  auto slot = [&](int64_t bytes) {
+    int64_t at = cursor;
+    cursor = alignUp(cursor + std::max<int64_t>(bytes, 1));
+    return at;
   };
+  auto place = [&](ValueId v) { p.offsetOf[v] = slot(g.type(v).byteSize()); };
   // persistent: sources first (in graph order), then function outputs
   for (ValueId v = 0; v < g.size(); ++v) {
     const ir::Node& n = g.node(v);
@@ -39,28 +41,56 @@ ModulePlan planModule(const ir::Graph& g) {
     BufferKind k = n.op == OpKind::Input ? BufferKind::Input : n.op == OpKind::Param ? BufferKind::Param : BufferKind::State;
     p.named.push_back({n.name, k, v, p.offsetOf[v], n.type});
   }
-  for (const ir::Function& f : g.functions())
+  std::vector<FunctionPlan> fps;
+  for (const ir::Function& f : g.functions()) {
+    FunctionPlan fp;
+    fp.name = f.name;
     for (const ir::Output& o : f.outputs) {
+      std::string name = fmt::format("{}.{}", f.name, o.name);
+      int64_t bytes = g.type(o.value).byteSize();
+      if (ir::isSource(g.node(o.value).op)) {
+        // its own buffer, filled before any update of the source
+        int64_t at = slot(bytes);
+        fp.copies.push_back({name, fmt::format("%{}", o.value), at, p.offsetOf[o.value], bytes});
+        p.named.push_back({name, BufferKind::Output, o.value, at, g.type(o.value)});
+        continue;
+      }
       if (p.offsetOf[o.value] < 0) place(o.value);
-      p.named.push_back({fmt::format("{}.{}", f.name, o.name), BufferKind::Output, o.value, p.offsetOf[o.value],
-                         g.type(o.value)});
+      p.named.push_back({name, BufferKind::Output, o.value, p.offsetOf[o.value], g.type(o.value)});
     }
+    fps.push_back(std::move(fp));
+  }
   p.persistentBytes = cursor;
   // temporaries: one slot each, in graph order
   for (ValueId v = 0; v < g.size(); ++v)
     if (p.offsetOf[v] < 0) place(v);
-  p.totalBytes = cursor;
-  p.tempBytes = p.totalBytes - p.persistentBytes;
 
-  for (const ir::Function& f : g.functions()) {
-    FunctionPlan fp;
-    fp.name = f.name;
+  for (size_t fi = 0; fi < g.functions().size(); ++fi) {
+    const ir::Function& f = g.functions()[fi];
+    FunctionPlan& fp = fps[fi];
     std::vector<bool> live = ir::ancestors(g, ir::functionRoots(f));
     for (ValueId v = 0; v < g.size(); ++v)
       if (live[v] && !ir::isSource(g.node(v).op)) fp.kernels.push_back({v});
-    fp.updates = f.updates;
+    std::vector<bool> target(static_cast<size_t>(g.size()), false);
+    for (const ir::Update& u : f.updates) target[u.target] = true;
+    std::vector<Copy> updates;
+    for (const ir::Update& u : f.updates) {
+      int64_t bytes = g.type(u.target).byteSize();
+      int64_t src = p.offsetOf[u.value];
+      std::string srcName = fmt::format("%{}", u.value);
+      if (target[u.value] && u.value != u.target) {  // read the value before any update writes it
+        int64_t at = slot(bytes);
+        fp.copies.push_back({"stage", srcName, at, src, bytes});
+        src = at;
+        srcName = "stage";
+      }
+      updates.push_back({fmt::format("%{}", u.target), srcName, p.offsetOf[u.target], src, bytes});
+    }
+    fp.copies.insert(fp.copies.end(), updates.begin(), updates.end());
     p.functions.push_back(std::move(fp));
   }
+  p.totalBytes = cursor;
+  p.tempBytes = p.totalBytes - p.persistentBytes;
   return p;
 }
 
@@ -79,8 +109,7 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
       s += fmt::format("  k{:<4} {:<11} %{}@{} <- {}  : {}\n", i, ir::opName(n.op), v, p.offsetOf[v], ins,
                        ir::typeStr(n.type));
     }
-    for (const ir::Update& u : f.updates)
-      s += fmt::format("  copy        %{}@{} <- %{}@{}\n", u.target, p.offsetOf[u.target], u.value, p.offsetOf[u.value]);
+    for (const Copy& c : f.copies) s += fmt::format("  copy        {}@{} <- {}@{}\n", c.dst, c.dstOffset, c.src, c.srcOffset);
   }
   return s;
 }

@@ -31,10 +31,19 @@ struct Kernel {
   ir::ValueId value;  // the op it computes (its output buffer is offsetOf[value])
 };
 
+// A buffer-to-buffer copy run after a function's kernels. Copies run in
+// order and never read a buffer an earlier copy of the same call wrote: an
+// output that is a source is copied out before any update, and an update
+// whose value is another update's target reads a staged copy.
+struct Copy {
+  std::string dst, src;  // labels for listings: "%3", "f.out", "stage"
+  int64_t dstOffset = 0, srcOffset = 0, bytes = 0;
+};
+
 struct FunctionPlan {
   std::string name;
-  std::vector<Kernel> kernels;      // in execution order
-  std::vector<ir::Update> updates;  // copied into their targets at the end
+  std::vector<Kernel> kernels;  // in execution order
+  std::vector<Copy> copies;     // outputs of sources, staging, then updates
 };
 
 struct ModulePlan {

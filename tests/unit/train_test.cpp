@@ -152,3 +152,38 @@ TEST_CASE("train: addTrainStep errors") {
   m.addTrainStep("s", sum(w * x), SGD{});
   CHECK_THROWS_WITH_AS(m.addTrainStep("s", sum(w * x), SGD{}), doctest::Contains("function @s already exists"), Error);
 }
+
+TEST_CASE("train: updates read old values and source outputs are taken before updates") {
+  // @f returns w as it was, then swaps w and v and adds x to w's new value
+  const char* text =
+      "%0 = input \"x\" : f32[2]\n"
+      "%1 = param \"w\" : f32[2]\n"
+      "%2 = param \"v\" : f32[2]\n"
+      "%3 = add %0, %2 : f32[2]\n"
+      "func @f(%0) -> (old = %1) updates (%1 = %3, %2 = %1)\n"
+      "func @swap() -> () updates (%1 = %2, %2 = %1)\n";
+  ir::Graph g = ir::parseGraph(text, "swap.kir");
+  auto jit = jit::compile(g);
+  interp::Session s(g);
+  auto set = [&](const char* name, std::vector<float> v) {
+    s.source(name).f = v;
+    std::copy(v.begin(), v.end(), jit->f32(name));
+  };
+  set("x", {10, 20});
+  set("w", {1, 2});
+  set("v", {5, 6});
+  for (const char* fn : {"f", "swap", "f"}) {
+    CAPTURE(fn);
+    s.run(fn);
+    jit->run(fn);
+    for (const char* p : {"w", "v"}) {
+      CAPTURE(p);
+      CHECK(std::vector<float>(jit->f32(p), jit->f32(p) + 2) == s.source(p).f);
+    }
+    CHECK(std::vector<float>(jit->f32("f.old"), jit->f32("f.old") + 2) == s.output("f", "old").f);
+  }
+  // f: old = {1,2}, w = {15,26}, v = {1,2}; swap: w = {1,2}, v = {15,26};
+  // f: old = {1,2}, w = {25,46}, v = {1,2}
+  CHECK(std::vector<float>(jit->f32("w"), jit->f32("w") + 2) == std::vector<float>{25, 46});
+  CHECK(std::vector<float>(jit->f32("f.old"), jit->f32("f.old") + 2) == std::vector<float>{1, 2});
+}
