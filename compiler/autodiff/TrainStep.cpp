@@ -50,6 +50,8 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
                             g.locOf(loc).str()));
   std::vector<Tensor> grads = grad(loss, params, loc);
 
+  // optimizer nodes carry the line of the addTrainStep call
+  g.setLocOverride(g.locOf(loc));
   Pending pending;
   if (const auto* sgd = std::get_if<SGD>(&opt)) {
     for (size_t i = 0; i < params.size(); ++i) sgdUpdate(g, *sgd, name, params[i], grads[i], pending);
@@ -76,6 +78,8 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
       pending.set(p, p - stepSize * (m1 / denom));
     }
   }
+
+  g.clearLocOverride();
 
   ir::Function f;
   f.name = std::move(name);

@@ -30,12 +30,19 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
   h += fmt::format("}}\n\nnamespace {} {{\n\nclass Model {{\npublic:\n", identifierFor(name));
   h += fmt::format("  static constexpr std::size_t kBytes = {};\n", p.totalBytes);
 
+  // entry-point methods and buffer accessors share the class's namespace
   std::set<std::string> used;
+  for (const lower::FunctionPlan& f : p.functions) {
+    if (identifierFor(f.name) != f.name)
+      throw ir::CompileError(fmt::format("aot: function name \"{}\" must be a C identifier", f.name));
+    if (f.name == "init" || f.name == "memory" || !used.insert(f.name).second)
+      throw ir::CompileError(fmt::format("aot: function name \"{}\" clashes with another member of the model class", f.name));
+  }
   std::string sizes, accessors;
   for (const lower::NamedBuffer& b : p.named) {
     std::string id = identifierFor(b.name);
-    if (!used.insert(id).second)
-      throw ir::CompileError(fmt::format("aot: buffer names \"{}\" and another both map to the C++ name {}", b.name, id));
+    if (!used.insert(id).second || id == "init" || id == "memory")
+      throw ir::CompileError(fmt::format("aot: buffer \"{}\" maps to the C++ name {}, which another member already has", b.name, id));
     std::string ctype = b.type.dtype == ir::DType::F32 ? "float" : "std::int32_t";
     sizes += fmt::format("  static constexpr std::int64_t k_{}_size = {};  // {} {} {}\n", id, b.type.numElements(),
                          lower::bufferKindName(b.kind), b.name, ir::typeStr(b.type));

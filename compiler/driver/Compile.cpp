@@ -110,7 +110,14 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   c.stats.opsAfter = c.graph.size();
 
   c.plan = lower::planModule(c.graph);
-  for (const auto& f : c.plan.functions) c.stats.kernels += static_cast<int64_t>(f.kernels.size());
+  // distinct kernels: entry points share the kernels of values they share
+  std::vector<bool> seen(static_cast<size_t>(c.graph.size()), false);
+  for (const auto& f : c.plan.functions)
+    for (const auto& k : f.kernels)
+      if (!seen[k.value]) {
+        seen[k.value] = true;
+        ++c.stats.kernels;
+      }
   c.stats.bufferBytes = c.plan.totalBytes;
   if (dump) {
     writeFile(c.dumpDir, "kernels.txt", lower::printPlan(c.graph, c.plan));

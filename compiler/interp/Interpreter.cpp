@@ -43,7 +43,11 @@ float scalarOp(OpKind op, float a, float b) {
     case OpKind::Tanh: return std::tanh(a);
     case OpKind::Sigmoid: return 1.0f / (1.0f + std::exp(-a));
     case OpKind::Step: return a > 0.0f ? 1.0f : 0.0f;
-    default: break;
+    case OpKind::Input: case OpKind::Param: case OpKind::State: case OpKind::Constant:
+    case OpKind::Sum: case OpKind::ReduceMax: case OpKind::Argmax: case OpKind::Reshape:
+    case OpKind::Transpose: case OpKind::Broadcast: case OpKind::MatMul: case OpKind::LogSoftmax:
+    case OpKind::OneHot:
+      break;
   }
   throw ir::CompileError(fmt::format("interpreter: {} is not a scalar op", ir::opName(op)));
 }

@@ -66,26 +66,25 @@ std::unique_ptr<CompiledModule> compile(const Module& m, const CompileOptions& o
 
 namespace aot {
 int emit(const Module& m, const std::string& name, int argc, char** argv) {
-  CompileOptions opts;
-  std::string outDir = ".";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error(fmt::format("{}: option {} needs a value", name, a));
-      return argv[++i];
-    };
-    if (a == "--out-dir") outDir = value();
-    else if (a == "--dump") opts.dumpDir = value();
-    else if (a == "--target-cpu") opts.targetCpu = value();
-    else if (a == "--help") {
-      std::printf("usage: %s [--out-dir DIR] [--dump DIR] [--target-cpu CPU]\n", argv[0]);
-      return 0;
-    } else {
-      std::fprintf(stderr, "%s: unknown option '%s' (try --help)\n", argv[0], a.c_str());
-      return 2;
-    }
-  }
   try {
+    CompileOptions opts;
+    std::string outDir = ".";
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw Error(fmt::format("option {} needs a value", a));
+        return argv[++i];
+      };
+      if (a == "--out-dir") outDir = value();
+      else if (a == "--dump") opts.dumpDir = value();
+      else if (a == "--target-cpu") opts.targetCpu = value();
+      else if (a == "--help") {
+        std::printf("usage: %s [--out-dir DIR] [--dump DIR] [--target-cpu CPU]\n", argv[0]);
+        return 0;
+      } else {
+        throw Error(fmt::format("unknown option '{}' (try --help)", a));
+      }
+    }
     if (name.empty() || aot::identifierFor(name) != name)
       throw Error(fmt::format("aot: model name \"{}\" must be a C identifier", name));
     driver::Compiled c = aot::emitFiles(m.ir(), name, outDir, opts, m.builtText());
@@ -95,7 +94,7 @@ int emit(const Module& m, const std::string& name, int argc, char** argv) {
                  c.dumpDir.c_str());
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "kiln", e.what());
     return 1;
   }
 }

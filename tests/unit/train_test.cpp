@@ -1,6 +1,7 @@
 // Training steps: optimizer updates against their formulas, compiled steps
 // against the interpreter over several steps, and determinism by seed.
 #include "TestUtil.h"
+#include "driver/Aot.h"
 
 using namespace kiln;
 using kiln::test::HostTensor;
@@ -186,4 +187,26 @@ TEST_CASE("train: updates read old values and source outputs are taken before up
   // f: old = {1,2}, w = {25,46}, v = {1,2}
   CHECK(std::vector<float>(jit->f32("w"), jit->f32("w") + 2) == std::vector<float>{25, 46});
   CHECK(std::vector<float>(jit->f32("f.old"), jit->f32("f.old") + 2) == std::vector<float>{1, 2});
+}
+
+TEST_CASE("train: optimizer nodes carry the line of addTrainStep") {
+  Graph g;
+  Tensor w = g.param("w", {3}, Init::zeros());
+  Tensor x = g.input("x", {3});
+  Module m(g);
+  int line = __LINE__ + 1;
+  m.addTrainStep("step", sum(w * x), Adam{});
+  const ir::Function* f = g.ir().findFunction("step");
+  REQUIRE(f != nullptr);
+  for (const ir::Update& u : f->updates) CHECK(g.ir().node(u.value).loc.str() == fmt::format("train_test.cpp:{}", line));
+}
+
+TEST_CASE("aot: entry points whose names clash with accessors are refused") {
+  Graph g;
+  Tensor x = g.input("x", {2});
+  Module m(g);
+  m.addFunction("x", {x}, {{"y", exp(x)}});
+  driver::Compiled c = driver::compile(g.ir(), "clash", {});
+  CHECK_THROWS_WITH_AS(aot::headerText(c, "clash"),
+                       doctest::Contains("buffer \"x\" maps to the C++ name x, which another member already has"), Error);
 }

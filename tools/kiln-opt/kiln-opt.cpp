@@ -1,5 +1,8 @@
 // kiln-opt: reads .kir text, runs passes, prints the result or a later stage.
-//   kiln-opt FILE.kir|- [--passes=a,b] [--emit=graph|kernels|llvm|asm] [--stats]
+//   kiln-opt FILE.kir|- [--passes=a,b] [--emit=graph|kernels|llvm|asm]
+//            [--print-after-all] [--stats]
+// --emit=llvm|asm compile the graph after --passes, running dce once more so
+// dead values get no buffers.
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
