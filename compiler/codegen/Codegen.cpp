@@ -209,13 +209,6 @@ private:
     return eb.CreateAlloca(t);
   }
 
-  static void splitAxis(const ir::Shape& s, int64_t axis, int64_t& outer, int64_t& len, int64_t& inner) {
-    outer = inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= s[d];
-    len = s[axis];
-    for (size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
-  }
-
   void emitBody(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
     int64_t count = n.type.numElements();
     switch (ir::opFamily(n.op)) {
@@ -256,7 +249,7 @@ private:
       case FamilyKind::ArgReduce: {
         const ir::TensorType& t = g_.type(n.operands[0]);
         int64_t outer, len, inner;
-        splitAxis(t.shape, n.attrs.getInt("axis"), outer, len, inner);
+        ir::splitAxis(t.shape, n.attrs.getInt("axis"), outer, len, inner);
         Value* best = alloca(i64_);
         nest({outer, inner}, [&](const std::vector<Value*>& oi) {
           Value* base = b_.CreateAdd(b_.CreateMul(oi[0], b_.getInt64(len * inner)), oi[1]);
@@ -289,7 +282,7 @@ private:
       case FamilyKind::MatMul: emitMatMul(n, out, in); return;
       case FamilyKind::LogSoftmax: {
         int64_t outer, len, inner;
-        splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+        ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
         Value* mx = alloca(f32_);
         Value* sm = alloca(f32_);
         nest({outer, inner}, [&](const std::vector<Value*>& oi) {

@@ -52,14 +52,6 @@ float scalarOp(OpKind op, float a, float b) {
   throw ir::CompileError(fmt::format("interpreter: {} is not a scalar op", ir::opName(op)));
 }
 
-// Splits `shape` around `axis` into outer * axisLen * inner.
-void splitAxis(const ir::Shape& s, int64_t axis, int64_t& outer, int64_t& len, int64_t& inner) {
-  outer = inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= s[d];
-  len = s[axis];
-  for (size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
-}
-
 // Calls f(inOffset, outOffset) for every element of `in` in row-major
 // order, where outOffset uses `outStrides` (0 on reduced/broadcast dims).
 template <typename F>
@@ -122,7 +114,7 @@ HostTensor evalNode(const ir::Graph& g, ValueId v, const std::vector<HostTensor>
     case FamilyKind::ArgReduce: {
       const HostTensor& a = in(0);
       int64_t outer, len, inner;
-      splitAxis(a.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+      ir::splitAxis(a.type.shape, n.attrs.getInt("axis"), outer, len, inner);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           const float* p = a.f.data() + o * len * inner + i;
@@ -166,7 +158,7 @@ HostTensor evalNode(const ir::Graph& g, ValueId v, const std::vector<HostTensor>
     case FamilyKind::LogSoftmax: {
       const HostTensor& a = in(0);
       int64_t outer, len, inner;
-      splitAxis(a.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+      ir::splitAxis(a.type.shape, n.attrs.getInt("axis"), outer, len, inner);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           int64_t base = o * len * inner + i;

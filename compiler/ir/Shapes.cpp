@@ -169,6 +169,13 @@ std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+void splitAxis(const Shape& s, int64_t axis, int64_t& outer, int64_t& len, int64_t& inner) {
+  outer = inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= s[d];
+  len = s[axis];
+  for (size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
+}
+
 std::vector<int64_t> layoutStrides(const Graph& g, const Node& n) {
   const Shape& in = g.type(n.operands.at(0)).shape;
   std::vector<int64_t> st = stridesOf(in), out(n.type.shape.size(), 0);

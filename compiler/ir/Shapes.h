@@ -23,6 +23,10 @@ TypeResult inferType(const Graph& g, const Node& n);
 // operand[sum(idx[d] * strides[d])]. Shared by the interpreter and codegen.
 std::vector<int64_t> layoutStrides(const Graph& g, const Node& n);
 
+// Splits `shape` around `axis` into outer * len * inner (row-major), for
+// ops that work along one axis (argmax, logsoftmax).
+void splitAxis(const Shape& shape, int64_t axis, int64_t& outer, int64_t& len, int64_t& inner);
+
 // Numpy-style broadcast of two shapes, or nullopt if incompatible.
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
 
