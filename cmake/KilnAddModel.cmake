@@ -1,11 +1,13 @@
-# kiln_add_model(NAME GENERATOR model.cpp [SOURCES more.cpp...] [DUMP_DIR dir])
+# kiln_add_model(NAME GENERATOR model.cpp [SOURCES more.cpp...] [DUMP_DIR dir]
+#                [TARGET_CPU cpu])
 #
 # Builds the generator (a program that builds a kiln::Module and calls
 # kiln::aot::emit), runs it at build time, and exposes a static library
 # target NAME holding NAME.o with NAME.h on its include path. Linking NAME
-# brings in libkiln_rt only: no LLVM.
+# brings in libkiln_rt only: no LLVM. The object targets the build machine's
+# CPU (all its features) unless TARGET_CPU names another, e.g. x86-64-v3.
 function(kiln_add_model NAME)
-  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES")
   if(NOT KAM_GENERATOR)
     message(FATAL_ERROR "kiln_add_model(${NAME}): GENERATOR is required")
   endif()
@@ -15,13 +17,16 @@ function(kiln_add_model NAME)
   set_target_properties(${gen} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/generators)
 
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${NAME}_aot)
-  set(dump_args)
+  set(extra_args)
   if(KAM_DUMP_DIR)
-    set(dump_args --dump ${KAM_DUMP_DIR})
+    list(APPEND extra_args --dump ${KAM_DUMP_DIR})
+  endif()
+  if(KAM_TARGET_CPU)
+    list(APPEND extra_args --target-cpu ${KAM_TARGET_CPU})
   endif()
   add_custom_command(
     OUTPUT ${out}/${NAME}.o ${out}/${NAME}.h
-    COMMAND ${gen} --out-dir ${out} ${dump_args}
+    COMMAND ${gen} --out-dir ${out} ${extra_args}
     DEPENDS ${gen}
     COMMENT "kiln: compiling model ${NAME} ahead of time"
     VERBATIM)
