@@ -2,6 +2,8 @@
 // with the rest of the step.
 #include "TrainStep.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <fmt/format.h>
 
@@ -33,6 +35,32 @@ void sgdUpdate(Graph& g, const SGD& o, const std::string& fn, Tensor p, Tensor d
 }
 
 }  // namespace
+
+// The graph's own state updates (batch-norm running statistics, the RNG
+// step) that belong to this step: those whose target the loss reads, or
+// whose value shares computation with the loss, provided every input they
+// read is an input of the step.
+static void addGraphStateUpdates(Graph& g, ir::Function& f, const std::vector<bool>& lossAncestors) {
+  const ir::Graph& ir = g.ir();
+  for (const Graph::StateUpdate& u : g.stateUpdates()) {
+    ValueId target = u.target.id();
+    std::vector<bool> anc = ir::ancestors(ir, {u.value.id()});
+    bool shares = target < static_cast<ValueId>(lossAncestors.size()) && lossAncestors[target];
+    bool inputsOk = true;
+    for (ValueId v = 0; v < static_cast<ValueId>(anc.size()); ++v) {
+      if (!anc[v]) continue;
+      const ir::Node& n = ir.node(v);
+      if (n.op == OpKind::Input && std::find(f.inputs.begin(), f.inputs.end(), v) == f.inputs.end()) inputsOk = false;
+      if (!ir::isSource(n.op) && n.op != OpKind::Constant && v < static_cast<ValueId>(lossAncestors.size()) &&
+          lossAncestors[v])
+        shares = true;
+    }
+    if (!shares || !inputsOk) continue;
+    bool taken = false;
+    for (const ir::Update& x : f.updates) taken = taken || x.target == target;
+    if (!taken) f.updates.push_back({target, u.value.id()});
+  }
+}
 
 void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt, Loc loc) {
   ir::Graph& ir = g.ir();
@@ -86,6 +114,7 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
   for (const Tensor& in : inputs) f.inputs.push_back(in.id());
   f.outputs.push_back({"loss", loss.id()});
   f.updates = std::move(pending.updates);
+  addGraphStateUpdates(g, f, needed);
   ir.functions().push_back(std::move(f));
 }
 
