@@ -59,6 +59,12 @@ std::optional<double> splatOf(const interp::HostTensor& t) {
   return static_cast<double>(t.i[0]);
 }
 
+// Whether two const values fill the same f32 bits.
+bool sameF32(double a, double b) {
+  float fa = static_cast<float>(a), fb = static_cast<float>(b);
+  return std::memcmp(&fa, &fb, sizeof fa) == 0;
+}
+
 }  // namespace
 
 bool runFold(ir::Graph& g) {
@@ -76,8 +82,21 @@ bool runFold(ir::Graph& g) {
   if (roots.empty()) return false;
   std::vector<interp::HostTensor> values = interp::evaluate(g, roots, {});
   std::map<ValueId, double> folded;  // by old id, in id order
-  for (size_t i = 0; i < roots.size(); ++i)
-    if (auto s = splatOf(values[i])) folded.emplace(roots[i], *s);
+  for (size_t i = 0; i < roots.size(); ++i) {
+    auto s = splatOf(values[i]);
+    if (!s) continue;
+    // Keep an operand's spelling when it denotes the same f32 (a broadcast
+    // of `0.9` stays `0.9`, not 0.8999999761581421): only the f32 matters.
+    for (ValueId o : g.node(roots[i]).operands) {
+      std::optional<double> c = constValue(g.node(o));
+      if (auto it = folded.find(o); it != folded.end()) c = it->second;
+      if (c && g.type(o).dtype == values[i].type.dtype && sameF32(*c, *s)) {
+        s = c;
+        break;
+      }
+    }
+    folded.emplace(roots[i], *s);
+  }
   if (folded.empty()) return false;
 
   Rebuilder rb(g);
