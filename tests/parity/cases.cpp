@@ -87,6 +87,12 @@ const std::vector<Case>& cases() {
       {"relu", [](Graph&, Leaves& l) { return relu(l({4, 5})); }},
       {"tanh", [](Graph&, Leaves& l) { return tanh(l({3, 4}, -3.0f, 3.0f)); }},
       {"sigmoid", [](Graph&, Leaves& l) { return sigmoid(l({3, 4}, -4.0f, 4.0f)); }},
+      // saturated ranges: exp near f32 overflow scale, sigmoid/tanh flat tails
+      // (values span 2e-9..5e8: a tiny atol makes the small ones count too)
+      {"exp_wide", [](Graph&, Leaves& l) { return exp(l({3, 4}, -20.0f, 20.0f)); }, true, 0, 1e-30},
+      {"log_small", [](Graph&, Leaves& l) { return log(l({3, 4}, 1e-6f, 1e-3f)); }, true, 0, 1e-30},
+      {"tanh_wide", [](Graph&, Leaves& l) { return tanh(l({3, 4}, -20.0f, 20.0f)); }},
+      {"sigmoid_wide", [](Graph&, Leaves& l) { return sigmoid(l({3, 4}, -40.0f, 40.0f)); }},
       {"step", [](Graph&, Leaves& l) { return step(l({4, 5})); }},  // gradient: zero everywhere
       {"step_mul", [](Graph&, Leaves& l) { Tensor x = l({4, 5}); return step(x) * x; }},
       // reductions

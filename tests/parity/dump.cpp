@@ -10,7 +10,7 @@
 //
 // Usage: kiln_parity_dump --list
 //        kiln_parity_dump --case NAME --out DIR [--seed N]
-//        kiln_parity_dump --kir FILE [--function F] --out DIR [--seed N]
+//        kiln_parity_dump --kir FILE [--function F] [--grad] --out DIR [--seed N]
 //        kiln_parity_dump --coverage
 #include <kiln/rt/Args.h>
 #include <kiln/rt/Random.h>
@@ -231,6 +231,50 @@ std::vector<std::pair<std::string, HostTensor>> fillSources(const ir::Graph& g,
   return out;
 }
 
+// Adds the function "parity_grad" to g: the gradients g0, g1, ... of
+// loss = sum_k sum(out_k * cot_k) over the f32 outputs of job.function, wrt
+// every f32 input and param, with one new input per cotangent. Does nothing
+// if no f32 output or no f32 input/param exists.
+void addGradFunction(Graph& g, Job& job, uint64_t seed) {
+  std::vector<ir::Output> outs = g.ir().findFunction(job.function)->outputs;  // copy: functions() grows below
+  std::vector<Tensor> wrt;
+  std::vector<std::string> wrtNames;
+  for (ir::ValueId v = 0; v < g.ir().size(); ++v) {
+    const ir::Node& n = g.ir().node(v);
+    if ((n.op == ir::OpKind::Input || n.op == ir::OpKind::Param) && n.type.dtype == DType::F32) {
+      wrt.push_back(g.tensor(v));
+      wrtNames.push_back(n.name);
+    }
+  }
+  bool anyF32 = false;
+  for (const ir::Output& o : outs) anyF32 |= g.ir().type(o.value).dtype == DType::F32;
+  if (!anyF32 || wrt.empty()) return;
+
+  Tensor loss;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    Tensor out = g.tensor(outs[k].value);
+    if (out.dtype() != DType::F32) {
+      job.cotangents.push_back("");
+      continue;
+    }
+    std::string name = fmt::format("cotangent.{}", outs[k].name);
+    Tensor cot = g.input(name, out.shape());
+    job.cotangents.push_back(name);
+    job.sources.emplace_back(name, randomTensor(cot.type(), {}, seed, 1000 + k));
+    Tensor term = sum(out * cot);
+    loss = loss.valid() ? loss + term : term;
+  }
+  std::vector<Tensor> grads = grad(loss, wrt);
+  std::vector<std::pair<std::string, Tensor>> gradOuts;
+  for (size_t k = 0; k < grads.size(); ++k) gradOuts.emplace_back(fmt::format("g{}", k), grads[k]);
+  std::vector<Tensor> inputs;
+  for (ir::ValueId v = 0; v < g.ir().size(); ++v)
+    if (g.ir().node(v).op == ir::OpKind::Input) inputs.push_back(g.tensor(v));
+  Module(g).addFunction("parity_grad", inputs, gradOuts);
+  job.gradFunction = "parity_grad";
+  job.wrt = wrtNames;
+}
+
 void dumpCase(const parity::Case& c, const fs::path& dir, uint64_t seed) {
   Graph g;
   parity::Leaves leaves(g);
@@ -241,8 +285,7 @@ void dumpCase(const parity::Case& c, const fs::path& dir, uint64_t seed) {
   std::vector<std::pair<std::string, Tensor>> named;
   for (size_t k = 0; k < outs.ts.size(); ++k)
     named.emplace_back(outs.ts.size() == 1 ? "y" : fmt::format("y{}", k), outs.ts[k]);
-  Module m(g);
-  m.addFunction("forward", inputs, named);
+  Module(g).addFunction("forward", inputs, named);
 
   Job job;
   job.label = c.name;
@@ -252,60 +295,28 @@ void dumpCase(const parity::Case& c, const fs::path& dir, uint64_t seed) {
   job.rtol = c.rtol;
   job.atol = c.atol;
   job.sources = fillSources(g.ir(), leaves.ranges(), seed);
-
-  // loss = sum_k sum(out_k * cot_k) over the f32 outputs.
-  std::vector<Tensor> wrt;
-  for (ir::ValueId v = 0; v < g.ir().size(); ++v) {
-    const ir::Node& n = g.ir().node(v);
-    if ((n.op == ir::OpKind::Input || n.op == ir::OpKind::Param) && n.type.dtype == DType::F32) {
-      wrt.push_back(g.tensor(v));
-      job.wrt.push_back(n.name);
-    }
-  }
-  Tensor loss;
-  std::vector<Tensor> cots;
-  for (size_t k = 0; k < outs.ts.size() && c.grad; ++k) {
-    if (outs.ts[k].dtype() != DType::F32) {
-      job.cotangents.push_back("");
-      continue;
-    }
-    std::string name = fmt::format("cotangent.{}", named[k].first);
-    Tensor cot = g.input(name, outs.ts[k].shape());
-    cots.push_back(cot);
-    job.cotangents.push_back(name);
-    job.sources.emplace_back(name, randomTensor(cot.type(), {}, seed, 1000 + k));
-    Tensor term = sum(outs.ts[k] * cot);
-    loss = loss.valid() ? loss + term : term;
-  }
-  if (loss.valid() && !wrt.empty()) {
-    std::vector<Tensor> grads = grad(loss, wrt);
-    std::vector<std::pair<std::string, Tensor>> gradOuts;
-    for (size_t k = 0; k < grads.size(); ++k) gradOuts.emplace_back(fmt::format("g{}", k), grads[k]);
-    std::vector<Tensor> gradInputs = inputs;
-    gradInputs.insert(gradInputs.end(), cots.begin(), cots.end());
-    m.addFunction("grad", gradInputs, gradOuts);
-    job.gradFunction = "grad";
-  } else {
-    job.wrt.clear();
-    job.cotangents.clear();
-  }
+  if (c.grad) addGradFunction(g, job, seed);
   writeJob(job, dir, seed);
 }
 
-// Forward outputs (and update values) of one function of a .kir file on
-// random inputs; params and state keep their init(seed) values.
-void dumpKir(const std::string& path, const std::string& function, const fs::path& dir, uint64_t seed) {
+// One function of a .kir file on random inputs (params and state keep their
+// init(seed) values): its outputs and update values, and with `withGrad`
+// the gradients of its f32 outputs as for a case.
+void dumpKir(const std::string& path, const std::string& function, bool withGrad, const fs::path& dir,
+             uint64_t seed) {
   std::ifstream f(path);
   if (!f) throw Error(fmt::format("cannot read {}", path));
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  ir::Graph g = ir::parseGraph(text, fs::path(path).filename().string());
-  if (!g.findFunction(function)) throw Error(fmt::format("{}: no function @{}", path, function));
+  Graph g;
+  g.ir() = ir::parseGraph(text, fs::path(path).filename().string());
+  if (!g.ir().findFunction(function)) throw Error(fmt::format("{}: no function @{}", path, function));
   Job job;
   job.label = fmt::format("{}@{}", fs::path(path).filename().string(), function);
-  job.g = &g;
+  job.g = &g.ir();
   job.kirText = text;
   job.function = function;
-  job.sources = fillSources(g, {}, seed);
+  job.sources = fillSources(g.ir(), {}, seed);
+  if (withGrad) addGradFunction(g, job, seed);
   writeJob(job, dir, seed);
 }
 
@@ -342,7 +353,7 @@ int checkCoverage() {
 const char* kUsage =
     "usage: kiln_parity_dump --list\n"
     "       kiln_parity_dump --case NAME --out DIR [--seed N]\n"
-    "       kiln_parity_dump --kir FILE [--function F] --out DIR [--seed N]\n"
+    "       kiln_parity_dump --kir FILE [--function F] [--grad] --out DIR [--seed N]\n"
     "       kiln_parity_dump --kir FILE --list-functions\n"
     "       kiln_parity_dump --coverage   (fails if an op is used by no case)\n"
     "Writes forward.kir, manifest.json and .npy files into DIR for check.py.";
@@ -355,6 +366,7 @@ int main(int argc, char** argv) {
     bool list = args.flag("list");
     bool listFunctions = args.flag("list-functions");
     bool coverage = args.flag("coverage");
+    bool withGrad = args.flag("grad");
     std::string caseName = args.getString("case", "");
     std::string kir = args.getString("kir", "");
     std::string function = args.getString("function", "");
@@ -376,7 +388,7 @@ int main(int argc, char** argv) {
     }
     if (!kir.empty()) {
       if (function.empty()) function = kirFunctions(kir).at(0);
-      dumpKir(kir, function, out, seed);
+      dumpKir(kir, function, withGrad, out, seed);
       return 0;
     }
     for (const parity::Case& c : parity::cases())

@@ -25,6 +25,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 import check  # noqa: E402
 import kir_torch  # noqa: E402
