@@ -5,6 +5,9 @@
 #include "Codegen.h"
 
 #include "ir/Shapes.h"
+#include "lower/Fusion.h"
+
+#include <map>
 
 #include <chrono>
 #include <fmt/format.h>
@@ -84,7 +87,7 @@ public:
     std::vector<Function*> kernels(static_cast<size_t>(g_.size()), nullptr);
     for (const lower::FunctionPlan& fp : plan_.functions)
       for (const lower::Kernel& k : fp.kernels)
-        if (!kernels[k.value]) kernels[k.value] = emitKernel(k.value);
+        if (!kernels[k.value]) kernels[k.value] = emitKernel(k);
     for (const lower::FunctionPlan& fp : plan_.functions) emitEntry(fp, kernels);
     std::string err;
     raw_string_ostream os(err);
@@ -241,13 +244,8 @@ private:
 
   Type* elemType(const ir::TensorType& t) { return t.dtype == ir::DType::F32 ? f32_ : i32_; }
 
-  // One element of an elementwise op at flat index i.
-  Value* mapElement(const ir::Node& n, const std::vector<Value*>& in, Value* i) {
-    std::vector<Value*> v;
-    for (size_t k = 0; k < in.size(); ++k) {
-      Type* t = elemType(g_.type(n.operands[k]));
-      v.push_back(b_.CreateLoad(t, gep(t, in[k], i)));
-    }
+  // An elementwise op applied to its operands' element values.
+  Value* mapValues(const ir::Node& n, const std::vector<Value*>& v) {
     const ir::TensorType& t0 = g_.type(n.operands[0]);
     if (n.op == OpKind::Cast) {
       if (t0.dtype == n.type.dtype) return v[0];
@@ -260,9 +258,10 @@ private:
     return t0.dtype == ir::DType::F32 ? scalarF(n, v[0], bv) : scalarI(n, v[0], bv);
   }
 
-  Function* emitKernel(ValueId v) {
+  Function* emitKernel(const lower::Kernel& k) {
+    ValueId v = k.value;
     const ir::Node& n = g_.node(v);
-    std::vector<Type*> params(n.operands.size() + 1, ptr_);
+    std::vector<Type*> params(k.inputs.size() + 1, ptr_);
     Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                    fmt::format("k{}_{}", v, ir::opName(n.op)), m_.get());
     setAttrs(f);
@@ -274,10 +273,146 @@ private:
     b_.SetInsertPoint(entry);
     Value* out = f->getArg(0);
     std::vector<Value*> in;
-    for (size_t k = 0; k < n.operands.size(); ++k) in.push_back(f->getArg(static_cast<unsigned>(k + 1)));
-    emitBody(n, out, in);
+    leaf_.clear();
+    for (size_t i = 0; i < k.inputs.size(); ++i) {
+      in.push_back(f->getArg(static_cast<unsigned>(i + 1)));
+      leaf_[k.inputs[i]] = in.back();
+    }
+    if (lower::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
+    else emitBody(n, out, in);
     b_.CreateRetVoid();
     return f;
+  }
+
+  // ---- element generators: a value's element at an index ----
+
+  // A row-major index into a value: the per-dim indices, the flat offset,
+  // or both (a consumer fills whichever it has; the other is derived).
+  struct Index {
+    std::vector<Value*> multi;
+    Value* flat = nullptr;
+  };
+
+  std::vector<Value*> multiOf(const Index& ix, const ir::Shape& shape) {
+    if (!ix.multi.empty() || shape.empty()) return ix.multi;
+    std::vector<Value*> m(shape.size());
+    Value* rest = ix.flat;
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (d == 0) {
+        m[d] = rest;
+        break;
+      }
+      m[d] = b_.CreateURem(rest, c64(shape[d]));
+      rest = b_.CreateUDiv(rest, c64(shape[d]));
+    }
+    return m;
+  }
+  Value* flatOf(const Index& ix, const ir::Shape& shape) {
+    if (ix.flat) return ix.flat;
+    return linear(ix.multi, ir::stridesOf(shape));
+  }
+
+  Value* gen(ValueId v, const Index& ix) {
+    const ir::Node& n = g_.node(v);
+    if (!plan_.inlined[v]) {
+      auto it = leaf_.find(v);
+      if (it == leaf_.end()) throw ir::CompileError(fmt::format("codegen: %{} is neither fused nor an input", v));
+      Type* t = elemType(n.type);
+      return b_.CreateLoad(t, gep(t, it->second, flatOf(ix, n.type.shape)));
+    }
+    switch (ir::opFamily(n.op)) {
+      case FamilyKind::Fill: {
+        double val = n.attrs.getFloat("value");
+        return n.type.dtype == ir::DType::F32 ? cf(val) : static_cast<Value*>(b_.getInt32(static_cast<int32_t>(val)));
+      }
+      case FamilyKind::Map: {
+        std::vector<Value*> vals;
+        for (ValueId o : n.operands) vals.push_back(gen(o, ix));
+        return mapValues(n, vals);
+      }
+      case FamilyKind::Copy: return gen(n.operands[0], Index{{}, flatOf(ix, n.type.shape)});
+      case FamilyKind::Broadcast:
+      case FamilyKind::Transpose: return gen(n.operands[0], operandIndex(n, multiOf(ix, n.type.shape)));
+      default: break;
+    }
+    throw ir::CompileError(fmt::format("codegen: %{} ({}) cannot be fused", v, ir::opName(n.op)));
+  }
+
+  // The operand index a broadcast or transpose result index reads.
+  Index operandIndex(const ir::Node& n, const std::vector<Value*>& m) {
+    const ir::Shape& in = g_.type(n.operands[0]).shape;
+    Index r;
+    r.multi.assign(in.size(), nullptr);
+    if (n.op == OpKind::Transpose) {
+      const auto& perm = n.attrs.getInts("perm");
+      for (size_t d = 0; d < perm.size(); ++d) r.multi[perm[d]] = m[d];
+      return r;
+    }
+    size_t lead = m.size() - in.size();
+    for (size_t d = 0; d < in.size(); ++d) r.multi[d] = in[d] == 1 ? c64(0) : m[d + lead];
+    return r;
+  }
+
+  void emitGeneratorRoot(const lower::Kernel& k, Value* out) {
+    const ir::Node& n = g_.node(k.value);
+    Type* ot = elemType(n.type);
+    bool needMulti = false;
+    for (ValueId f : k.fused) {
+      FamilyKind fam = ir::opFamily(g_.node(f).op);
+      needMulti = needMulti || fam == FamilyKind::Broadcast || fam == FamilyKind::Transpose;
+    }
+    switch (ir::opFamily(n.op)) {
+      case FamilyKind::Map:
+        if (!needMulti) {
+          loop(n.type.numElements(), [&](Value* i) { b_.CreateStore(genMap(n, Index{{}, i}), gep(ot, out, i)); });
+          return;
+        }
+        nest(n.type.shape, [&](const std::vector<Value*>& idx) {
+          Value* flat = linear(idx, ir::stridesOf(n.type.shape));
+          b_.CreateStore(genMap(n, Index{idx, flat}), gep(ot, out, flat));
+        });
+        return;
+      case FamilyKind::Copy: {
+        ValueId o = n.operands[0];
+        if (!plan_.inlined[o]) {
+          b_.CreateMemCpy(out, Align(kAlign), leaf_.at(o), Align(kAlign), n.type.byteSize());
+          return;
+        }
+        loop(n.type.numElements(), [&](Value* i) { b_.CreateStore(gen(o, Index{{}, i}), gep(ot, out, i)); });
+        return;
+      }
+      case FamilyKind::Broadcast:
+      case FamilyKind::Transpose:
+        nest(n.type.shape, [&](const std::vector<Value*>& idx) {
+          b_.CreateStore(gen(n.operands[0], operandIndex(n, idx)), gep(ot, out, linear(idx, ir::stridesOf(n.type.shape))));
+        });
+        return;
+      case FamilyKind::Reduce: {
+        const ir::TensorType& t = g_.type(n.operands[0]);
+        bool isMax = n.op == OpKind::ReduceMax, isMin = n.op == OpKind::ReduceMin;
+        loop(n.type.numElements(), [&](Value* i) { storeF(cf(isMax ? -INFINITY : isMin ? INFINITY : 0.0), out, i); });
+        const auto& axes = n.attrs.getInts("axes");
+        ir::Shape keep = t.shape;
+        for (int64_t ax : axes) keep[ax] = 1;
+        std::vector<int64_t> os = ir::stridesOf(keep), is = ir::stridesOf(t.shape);
+        for (int64_t ax : axes) os[ax] = 0;
+        nest(t.shape, [&](const std::vector<Value*>& idx) {
+          Value* oo = linear(idx, os);
+          Value* x = gen(n.operands[0], Index{idx, linear(idx, is)});
+          Value* cur = loadF(out, oo);
+          storeF(isMax ? fmax(x, cur) : isMin ? fmin(x, cur) : b_.CreateFAdd(cur, x), out, oo);
+        });
+        return;
+      }
+      default: break;
+    }
+    throw ir::CompileError(fmt::format("codegen: {} is not a generator root", ir::opName(n.op)));
+  }
+
+  Value* genMap(const ir::Node& n, const Index& ix) {
+    std::vector<Value*> vals;
+    for (ValueId o : n.operands) vals.push_back(gen(o, ix));
+    return mapValues(n, vals);
   }
 
   Value* alloca(Type* t) {
@@ -297,29 +432,12 @@ private:
         loop(count, [&](Value* i) { b_.CreateStore(c, gep(isF ? f32_ : i32_, out, i)); });
         return;
       }
-      case FamilyKind::Map: {
-        Type* ot = elemType(n.type);
-        loop(count, [&](Value* i) { b_.CreateStore(mapElement(n, in, i), gep(ot, out, i)); });
-        return;
-      }
-      case FamilyKind::Reduce: {
-        const ir::TensorType& t = g_.type(n.operands[0]);
-        bool isMax = n.op == OpKind::ReduceMax, isMin = n.op == OpKind::ReduceMin;
-        loop(count, [&](Value* i) { storeF(cf(isMax ? -INFINITY : isMin ? INFINITY : 0.0), out, i); });
-        const auto& axes = n.attrs.getInts("axes");
-        ir::Shape keep = t.shape;
-        for (int64_t ax : axes) keep[ax] = 1;
-        std::vector<int64_t> os = ir::stridesOf(keep), is = ir::stridesOf(t.shape);
-        for (int64_t ax : axes) os[ax] = 0;
-        nest(t.shape, [&](const std::vector<Value*>& idx) {
-          Value* oo = linear(idx, os);
-          Value* x = loadF(in[0], linear(idx, is));
-          Value* cur = loadF(out, oo);
-          Value* r = isMax ? fmax(x, cur) : isMin ? fmin(x, cur) : b_.CreateFAdd(cur, x);
-          storeF(r, out, oo);
-        });
-        return;
-      }
+      case FamilyKind::Map:
+      case FamilyKind::Reduce:
+      case FamilyKind::Copy:
+      case FamilyKind::Transpose:
+      case FamilyKind::Broadcast:
+        throw ir::CompileError("codegen: generator roots are emitted by emitGeneratorRoot");
       case FamilyKind::ArgReduce: {
         const ir::TensorType& t = g_.type(n.operands[0]);
         int64_t outer, len, inner;
@@ -339,18 +457,6 @@ private:
             });
           Value* o = b_.CreateAdd(b_.CreateMul(oi[0], b_.getInt64(inner)), oi[1]);
           b_.CreateStore(b_.CreateTrunc(b_.CreateLoad(i64_, best), i32_), gep(i32_, out, o));
-        });
-        return;
-      }
-      case FamilyKind::Copy:
-        b_.CreateMemCpy(out, Align(kAlign), in[0], Align(kAlign), n.type.byteSize());
-        return;
-      case FamilyKind::Transpose:
-      case FamilyKind::Broadcast: {
-        std::vector<int64_t> is = ir::layoutStrides(g_, n), os = ir::stridesOf(n.type.shape);
-        Type* et = n.type.dtype == ir::DType::F32 ? f32_ : i32_;
-        nest(n.type.shape, [&](const std::vector<Value*>& idx) {
-          b_.CreateStore(b_.CreateLoad(et, gep(et, in[0], linear(idx, is))), gep(et, out, linear(idx, os)));
         });
         return;
       }
@@ -749,7 +855,7 @@ private:
     };
     for (const lower::Kernel& k : fp.kernels) {
       std::vector<Value*> args{bufPtr(k.value)};
-      for (ValueId o : g_.node(k.value).operands) args.push_back(bufPtr(o));
+      for (ValueId o : k.inputs) args.push_back(bufPtr(o));
       b_.CreateCall(kernels[k.value], args);
     }
     auto at = [&](int64_t off) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off)); };
@@ -768,6 +874,7 @@ private:
   std::string cpu_, features_;
   Type *f32_, *i32_, *i64_;
   PointerType* ptr_;
+  std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
 };
 
 std::string printModule(const Module& m) {

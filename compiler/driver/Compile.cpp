@@ -158,7 +158,7 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   for (const auto& r : c.stats.passRecords) c.stats.passesMs += r.ms;
   c.stats.opsAfter = c.graph.size();
 
-  c.plan = lower::planModule(c.graph);
+  c.plan = lower::planModule(c.graph, lower::PlanOptions{opts.fuse});
   // distinct kernels: entry points share the kernels of values they share
   std::vector<bool> seen(static_cast<size_t>(c.graph.size()), false);
   for (const auto& f : c.plan.functions)

@@ -18,6 +18,7 @@ struct CompileOptions {
   bool verifyEach = false;    // verifier after every pass (always on in debug builds)
   bool emitAssembly = false;  // keep module.s text even without dumps
   std::vector<std::string> passes;  // empty = the default pipeline
+  bool fuse = true;           // fuse elementwise producers into their consumers' kernels
 };
 
 }  // namespace kiln

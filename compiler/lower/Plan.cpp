@@ -34,6 +34,7 @@
 #include <boost/graph/sequential_vertex_coloring.hpp>
 #include <fmt/format.h>
 
+#include "Fusion.h"
 #include "ir/Text.h"
 
 namespace kiln::lower {
@@ -148,10 +149,31 @@ std::vector<int64_t> colorSlots(const std::vector<Temp>& temps, const std::vecto
 
 }  // namespace
 
-ModulePlan planModule(const ir::Graph& g) {
+// The kernel of `v`, with its inputs and the values fused into it.
+static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
+  Kernel k{v, {}, {}};
+  if (!evaluatesOperandsByIndex(g.node(v).op)) {
+    k.inputs = g.node(v).operands;
+    return k;
+  }
+  k.inputs = kernelInputs(g, v, inlined);
+  std::vector<ValueId> stack = g.node(v).operands;
+  while (!stack.empty()) {
+    ValueId o = stack.back();
+    stack.pop_back();
+    if (!inlined[o] || std::find(k.fused.begin(), k.fused.end(), o) != k.fused.end()) continue;
+    k.fused.push_back(o);
+    for (ValueId x : g.node(o).operands) stack.push_back(x);
+  }
+  std::sort(k.fused.begin(), k.fused.end());
+  return k;
+}
+
+ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   ModulePlan p;
   const size_t n = static_cast<size_t>(g.size());
   p.offsetOf.assign(n, -1);
+  p.inlined = opts.fuse ? chooseInlined(g) : std::vector<bool>(n, false);
   int64_t cursor = 0;
   auto slot = [&](int64_t bytes) {
     int64_t at = cursor;
@@ -217,7 +239,7 @@ ModulePlan planModule(const ir::Graph& g) {
     std::vector<ValueId> roots = ir::functionRoots(f);
     std::vector<bool> live = ir::ancestors(g, roots);
     for (ValueId v = 0; v < g.size(); ++v)
-      if (live[v] && !ir::isSource(g.node(v).op)) fp.kernels.push_back({v});
+      if (live[v] && !ir::isSource(g.node(v).op) && !p.inlined[v]) fp.kernels.push_back(makeKernel(g, v, p.inlined));
     const int32_t end = base + static_cast<int32_t>(fp.kernels.size());  // the copy phase
     std::vector<int32_t> first(n, -1), last(n, -1);
     for (size_t i = 0; i < fp.kernels.size(); ++i) {
@@ -225,13 +247,18 @@ ModulePlan planModule(const ir::Graph& g) {
       int32_t at = base + static_cast<int32_t>(i);
       first[v] = at;
       last[v] = std::max(last[v], at);
-      for (ValueId o : g.node(v).operands) last[o] = std::max(last[o], at);
+      for (ValueId o : fp.kernels[i].inputs) last[o] = std::max(last[o], at);
     }
     // values the end-of-call copies read stay live through them
     for (const ir::Update& u : f.updates) last[u.value] = end;
     std::vector<bool> used(n, false);
     for (ValueId v = 0; v < g.size(); ++v) {
       if (!live[v]) continue;
+      if (p.inlined[v]) {  // fused: no buffer, but the naive plan would give it one
+        fp.naiveBytes += slotBytes(g, v);
+        p.naiveTempBytes += slotBytes(g, v);
+        continue;
+      }
       used[v] = true;
       if (p.offsetOf[v] >= 0) {
         if (ir::isSource(g.node(v).op)) fp.persistentBytes += slotBytes(g, v);
@@ -305,9 +332,15 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
       ValueId v = f.kernels[i].value;
       const ir::Node& node = g.node(v);
       std::string ins;
-      for (ValueId o : node.operands) ins += fmt::format("{}%{}@{}", ins.empty() ? "" : ", ", o, p.offsetOf[o]);
+      for (ValueId o : f.kernels[i].inputs) ins += fmt::format("{}%{}@{}", ins.empty() ? "" : ", ", o, p.offsetOf[o]);
       s += fmt::format("  k{:<4} {:<11} %{}@{} <- {}  : {}\n", i, ir::opName(node.op), v, p.offsetOf[v], ins,
                        ir::typeStr(node.type));
+      if (!f.kernels[i].fused.empty()) {
+        std::string fused;
+        for (ValueId o : f.kernels[i].fused)
+          fused += fmt::format("{}%{} {}", fused.empty() ? "" : ", ", o, ir::opName(g.node(o).op));
+        s += fmt::format("        fused: {}\n", fused);
+      }
     }
     for (const Copy& c : f.copies) s += fmt::format("  copy        {}@{} <- {}@{}\n", c.dst, c.dstOffset, c.src, c.srcOffset);
   }

@@ -32,6 +32,11 @@ struct NamedBuffer {
 
 struct Kernel {
   ir::ValueId value;  // the op it computes (its output buffer is offsetOf[value])
+  // The buffers it reads: the root's operands in order for ops that index
+  // their operands themselves; for generator roots (Fusion.h) the
+  // materialized values under its inlined tree, each once.
+  std::vector<ir::ValueId> inputs;
+  std::vector<ir::ValueId> fused;  // inlined values it computes, in id order
 };
 
 // A buffer-to-buffer copy run after a function's kernels. Copies run in
@@ -48,7 +53,7 @@ struct FunctionPlan {
   std::vector<Kernel> kernels;  // in execution order
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
   int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
-  int64_t naiveBytes = 0;       // its temporaries' bytes with no reuse (each its own aligned slot)
+  int64_t naiveBytes = 0;       // its intermediate values' bytes with no reuse and no fusion (each its own slot)
   int64_t persistentBytes = 0;  // the named/persistent buffers it reads or writes
 };
 
@@ -57,20 +62,25 @@ enum class ArenaStrategyKind { IntervalPacking, GraphColoring };
 std::string_view arenaStrategyName(ArenaStrategyKind k);
 
 struct ModulePlan {
-  std::vector<int64_t> offsetOf;  // by value id; -1 = no buffer (a value no function needs)
+  std::vector<int64_t> offsetOf;  // by value id; -1 = no buffer (not needed, or fused into a consumer)
+  std::vector<bool> inlined;      // by value id: computed inside its consumers' kernels
   std::vector<NamedBuffer> named;
   std::vector<FunctionPlan> functions;
   int64_t totalBytes = 0;
   int64_t persistentBytes = 0;  // sources, outputs and staging, at the start of the block
   int64_t tempBytes = 0;        // the arena, after the persistent region
-  int64_t naiveTempBytes = 0;   // every temporary in its own slot
+  int64_t naiveTempBytes = 0;   // every intermediate value (fused ones too) in its own slot
   int64_t packingBytes = 0, coloringBytes = 0;  // arena size under each strategy
   ArenaStrategyKind strategy = ArenaStrategyKind::IntervalPacking;
 };
 
 inline constexpr int64_t kBufferAlign = 64;
 
-ModulePlan planModule(const ir::Graph& g);
+struct PlanOptions {
+  bool fuse = true;  // inline elementwise producers into consumers (Fusion.h)
+};
+
+ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts = {});
 
 // Human-readable kernel listing (the kernels.txt dump).
 std::string printPlan(const ir::Graph& g, const ModulePlan& p);

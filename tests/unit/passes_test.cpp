@@ -261,12 +261,11 @@ TEST_CASE("passes: the MNIST MLP train step, its kernels and its arena") {
   REQUIRE(ts);
   MESSAGE(fmt::format("trainStep: ops_before {} ops_after {} kernels {} arena_bytes {} naive_bytes {} persistent_bytes {}",
                       ts->opsBefore, ts->opsAfter, ts->kernels, ts->arenaBytes, ts->naiveBytes, ts->persistentBytes));
-  // the target; holds without fusion
+  // the targets: arena <= naive / 2, and (with fusion) kernels <=
+  // ops_before / 3
   CHECK(ts->arenaBytes * 2 <= ts->naiveBytes);
-  // kernels <= ops_before / 3 needs fusion (not written yet); the passes alone
-  // must still remove ops (cse of Adam's constants, folded broadcasts)
-  CHECK(ts->kernels < ts->opsBefore);
-  CHECK(ts->opsAfter == ts->kernels);
+  CHECK(ts->kernels * 3 <= ts->opsBefore);
+  CHECK(ts->opsAfter < ts->opsBefore);
 
   // determinism: a second compile gives the same graph text and plan
   auto again = jit::compile(m);

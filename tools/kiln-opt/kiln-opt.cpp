@@ -1,6 +1,8 @@
 // kiln-opt: reads .kir text, runs passes, prints the result or a later stage.
 //   kiln-opt FILE.kir|- [--passes=a,b] [--emit=graph|kernels|llvm|asm]
-//            [--print-after-all] [--stats]
+//            [--print-after-all] [--stats] [--no-fuse]
+// --no-fuse plans one kernel per op (fusion is part of lowering: it groups
+// elementwise ops into their consumers' kernels, see lower/Fusion.h)
 // --stats prints to stderr, per pass, whether it changed the graph, its time
 // and node counts, then per entry point its op counts before/after the passes,
 // kernels and planned bytes (arena, no-reuse, persistent).
@@ -31,15 +33,16 @@ static std::vector<std::string> splitList(const std::string& s) {
 int main(int argc, char** argv) {
   std::string file, emit = "graph";
   std::vector<std::string> passNames;
-  bool stats = false, printAfterAll = false;
+  bool stats = false, printAfterAll = false, fuse = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.starts_with("--passes=")) passNames = splitList(a.substr(9));
     else if (a.starts_with("--emit=")) emit = a.substr(7);
     else if (a == "--stats") stats = true;
     else if (a == "--print-after-all") printAfterAll = true;
+    else if (a == "--no-fuse") fuse = false;
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: kiln-opt FILE.kir|- [--passes=a,b,c] [--emit=graph|kernels|llvm|asm] [--print-after-all] [--stats]\n");
+      std::printf("usage: kiln-opt FILE.kir|- [--passes=a,b,c] [--emit=graph|kernels|llvm|asm] [--print-after-all] [--stats] [--no-fuse]\n");
       return 0;
     } else if (a.starts_with("--")) {
       std::fprintf(stderr, "kiln-opt: unknown option '%s'\n", a.c_str());
@@ -76,7 +79,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pass %-12s %s %8.3f ms  nodes %d -> %d\n", r.name.c_str(), r.changed ? "changed" : "same   ",
                      r.ms, r.nodesBefore, r.nodesAfter);
       // per entry point: ops it needs before/after the passes, and its plan
-      lower::ModulePlan plan = lower::planModule(g);
+      lower::ModulePlan plan = lower::planModule(g, lower::PlanOptions{fuse});
       for (const driver::FunctionStats& f : driver::functionStats(input, g, plan))
         std::fprintf(stderr, "function %-10s ops %d -> %d  kernels %lld  arena %lld  naive %lld  persistent %lld bytes\n",
                      f.name.c_str(), f.opsBefore, f.opsAfter, static_cast<long long>(f.kernels),
@@ -86,11 +89,12 @@ int main(int argc, char** argv) {
     if (emit == "graph") {
       std::fputs(ir::printGraph(g).c_str(), stdout);
     } else if (emit == "kernels") {
-      std::fputs(lower::printPlan(g, lower::planModule(g)).c_str(), stdout);
+      std::fputs(lower::printPlan(g, lower::planModule(g, lower::PlanOptions{fuse})).c_str(), stdout);
     } else {
       CompileOptions opts;
       opts.passes = {"dce"};
       opts.emitAssembly = emit == "asm";
+      opts.fuse = fuse;
       driver::Compiled c = driver::compile(g, "kiln", opts);
       std::fputs(emit == "llvm" ? c.code.llvmOptIR.c_str() : c.code.assembly.c_str(), stdout);
     }

@@ -1,0 +1,110 @@
+// Fusion decisions (see Fusion.h for the rules).
+#include "Fusion.h"
+
+#include <algorithm>
+
+namespace kiln::lower {
+
+using ir::FamilyKind;
+using ir::OpKind;
+using ir::ValueId;
+
+bool evaluatesOperandsByIndex(OpKind op) {
+  switch (ir::opFamily(op)) {
+    case FamilyKind::Map:
+    case FamilyKind::Reduce:
+    case FamilyKind::Broadcast:
+    case FamilyKind::Transpose:
+    case FamilyKind::Copy: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+bool isIndexOp(OpKind op) {
+  FamilyKind f = ir::opFamily(op);
+  return f == FamilyKind::Broadcast || f == FamilyKind::Transpose || f == FamilyKind::Copy;
+}
+
+// Does consumer c evaluate each element of its operand at most once?
+bool readsEachOnce(OpKind c) {
+  FamilyKind f = ir::opFamily(c);
+  return f == FamilyKind::Map || f == FamilyKind::Reduce || f == FamilyKind::Transpose || f == FamilyKind::Copy;
+}
+
+}  // namespace
+
+std::vector<bool> chooseInlined(const ir::Graph& g) {
+  const size_t n = static_cast<size_t>(g.size());
+  std::vector<std::vector<ValueId>> users(n);
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId o : g.node(v).operands)
+      if (users[o].empty() || users[o].back() != v) users[o].push_back(v);
+  std::vector<bool> pinned(n, false);  // must have a buffer
+  for (const ir::Function& f : g.functions()) {
+    for (const ir::Output& o : f.outputs) pinned[o.value] = true;
+    for (const ir::Update& u : f.updates) pinned[u.value] = true;
+  }
+  std::vector<bool> inlined(n, false), freeV(n, false);
+  // Decide consumers before producers (reverse id order), since whether a
+  // value can be inlined depends on how its consumers are computed.
+  for (ValueId v = g.size(); v-- > 0;) {
+    const ir::Node& node = g.node(v);
+    if (ir::isSource(node.op) || pinned[v] || users[v].empty()) continue;
+    FamilyKind fam = ir::opFamily(node.op);
+    bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map, index = isIndexOp(node.op);
+    if (!fill && !map && !index) continue;
+    // every consumer must evaluate v through a generator (its own kernel or
+    // an inlined value inside one)
+    bool allGen = std::all_of(users[v].begin(), users[v].end(),
+                              [&](ValueId u) { return evaluatesOperandsByIndex(g.node(u).op); });
+    if (!allGen) continue;
+    if (fill) {
+      inlined[v] = true;
+      continue;
+    }
+    if (index) {
+      // free when what it reads is free or materialized; decided after its
+      // operand, so assume free here and fix up below
+      inlined[v] = true;
+      continue;
+    }
+    // a computation: one consumer that reads each element once
+    if (users[v].size() == 1 && readsEachOnce(g.node(users[v][0]).op)) inlined[v] = true;
+  }
+  // repeated[v]: an inlined index op whose elements are evaluated more than
+  // once per kernel (it broadcasts, has several users, or feeds one that
+  // does). A computation under such an op would be recomputed, so it is
+  // materialized instead. Users have higher ids, so one reverse pass works.
+  std::vector<bool> repeated(n, false);
+  for (ValueId v = g.size(); v-- > 0;) {
+    if (!inlined[v] || !isIndexOp(g.node(v).op)) continue;
+    bool r = ir::opFamily(g.node(v).op) == FamilyKind::Broadcast || users[v].size() > 1;
+    for (ValueId u : users[v])
+      r = r || !readsEachOnce(g.node(u).op) || repeated[u];
+    repeated[v] = r;
+    ValueId o = g.node(v).operands[0];
+    if (r && inlined[o] && ir::opFamily(g.node(o).op) == FamilyKind::Map) inlined[o] = false;
+  }
+  return inlined;
+}
+
+std::vector<ValueId> kernelInputs(const ir::Graph& g, ValueId root, const std::vector<bool>& inlined) {
+  std::vector<ValueId> out;
+  std::vector<ValueId> stack(g.node(root).operands.rbegin(), g.node(root).operands.rend());
+  std::vector<ValueId> seen;
+  while (!stack.empty()) {
+    ValueId v = stack.back();
+    stack.pop_back();
+    if (inlined[v]) {
+      const auto& ops = g.node(v).operands;
+      for (auto it = ops.rbegin(); it != ops.rend(); ++it) stack.push_back(*it);
+      continue;
+    }
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace kiln::lower

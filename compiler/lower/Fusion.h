@@ -1,0 +1,35 @@
+// Fusion: which values are computed inside their consumers' kernels
+// (inlined through element generators) instead of getting a kernel and a
+// buffer of their own.
+//
+// A kernel is a root value plus the tree of inlined values it evaluates per
+// element. Roots whose loop can evaluate an operand at any index (elementwise
+// maps, reductions, broadcasts, transposes, reshapes) inline operands that are
+//   - index-only and free: constants, and broadcasts/transposes/reshapes of
+//     free or materialized values, any number of times; or
+//   - elementwise computations read by exactly this one consumer, when that
+//     consumer evaluates each of their elements exactly once (a map, a
+//     reduction, a transpose or reshape chain that ends in one) - never
+//     through a broadcast, which would recompute them.
+// Entry-point outputs and update values are always materialized. Inlining
+// performs the same scalar operations in the same order as the separate
+// kernels would, so fused results are bit-identical to unfused ones.
+#pragma once
+
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace kiln::lower {
+
+// inlined[v]: v has no kernel or buffer; its consumers compute it.
+std::vector<bool> chooseInlined(const ir::Graph& g);
+
+// The materialized values root's kernel reads (through its inlined
+// operands), in first-use order, without duplicates.
+std::vector<ir::ValueId> kernelInputs(const ir::Graph& g, ir::ValueId root, const std::vector<bool>& inlined);
+
+// Whether a root of this op evaluates its operands through generators.
+bool evaluatesOperandsByIndex(ir::OpKind op);
+
+}  // namespace kiln::lower
