@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <set>
 #include <sys/stat.h>
@@ -489,6 +491,28 @@ std::vector<char> readWholeFile(const std::string& path) {
   return bytes;
 }
 
+/// Removes PATH.tmp-PID files whose process is gone: what a save killed
+/// mid-write leaves behind. A live process's file is never touched.
+void removeStaleTemps(const std::string& dir, const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d)
+    return;
+  while (const dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    long pid = std::stol(digits);
+    if (pid > 0 && pid != long(::getpid()) && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+      ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
 } // namespace
 
 const char* dtypeName(TensorDType t) { return t == TensorDType::F32 ? "F32" : "I32"; }
@@ -564,6 +588,7 @@ void saveCheckpoint(const std::string& path, const std::vector<CheckpointTensor>
   std::string dir = ".";
   if (size_t slash = path.rfind('/'); slash != std::string::npos)
     dir = slash == 0 ? "/" : path.substr(0, slash);
+  removeStaleTemps(dir, path);
   std::string tmp = path + strFormat(".tmp-%ld", (long)::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)

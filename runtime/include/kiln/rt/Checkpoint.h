@@ -4,7 +4,9 @@
 //
 // Saving is atomic: the bytes go to a temporary file in the same directory,
 // which is fsynced and renamed over the target, and the directory is fsynced,
-// so a crash or kill -9 mid-save leaves the previous checkpoint intact.
+// so a crash or kill -9 mid-save leaves the previous checkpoint intact. The
+// temporary file is PATH.tmp-PID; the next save removes those left by
+// processes that no longer exist.
 //
 // Loading validates everything before it writes a single byte into the
 // model: the header length, the JSON, each entry's dtype, shape and offsets
