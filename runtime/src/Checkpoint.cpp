@@ -62,13 +62,13 @@ struct Json {
   enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
   size_t pos = 0;  ///< Byte offset of the value within the file.
   std::string str; ///< String contents, or a number's text.
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members; ///< In file order.
+  std::vector<Json> items;       ///< Array elements, or object values.
+  std::vector<std::string> keys; ///< Object keys, in file order.
 
   const Json* get(const char* key) const {
-    for (const auto& [k, v] : members)
-      if (k == key)
-        return &v;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] == key)
+        return &items[i];
     return nullptr;
   }
 };
@@ -135,7 +135,8 @@ private:
         if (i_ == n_ || s_[i_] != ':')
           error("expected ':'");
         ++i_;
-        v.members.emplace_back(std::move(key), value(depth + 1));
+        v.keys.push_back(std::move(key));
+        v.items.push_back(value(depth + 1));
         skipSpace();
         if (i_ < n_ && s_[i_] == ',') {
           ++i_;
@@ -373,9 +374,9 @@ CheckpointFile::Entry parseEntry(const std::string& path, const std::string& nam
   std::string q = quoted(name);
   if (v.kind != Json::Object)
     fail("%s: tensor %s: header entry is not an object", p, q.c_str());
-  for (const auto& m : v.members)
-    if (m.first != "dtype" && m.first != "shape" && m.first != "data_offsets")
-      fail("%s: tensor %s: unknown field %s", p, q.c_str(), quoted(m.first).c_str());
+  for (const std::string& k : v.keys)
+    if (k != "dtype" && k != "shape" && k != "data_offsets")
+      fail("%s: tensor %s: unknown field %s", p, q.c_str(), quoted(k).c_str());
   CheckpointFile::Entry e;
   e.name = name;
 
@@ -426,8 +427,10 @@ void checkTiling(const std::string& path, const std::vector<CheckpointFile::Entr
   std::vector<const CheckpointFile::Entry*> order;
   for (const auto& e : entries)
     order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
+    if (a->begin != b->begin)
+      return a->begin < b->begin;
+    return a->end != b->end ? a->end < b->end : a->name < b->name;
   });
   uint64_t covered = 0;
   const CheckpointFile::Entry* prev = nullptr;
@@ -643,7 +646,9 @@ CheckpointFile parseCheckpoint(const std::string& path, const char* bytes, size_
   CheckpointFile file;
   uint64_t dataSize = size - 8 - headerLen;
   bool sawMeta = false;
-  for (const auto& [name, v] : root.members) {
+  for (size_t i = 0; i < root.keys.size(); ++i) {
+    const std::string& name = root.keys[i];
+    const Json& v = root.items[i];
     if (name != "__metadata__") {
       file.entries.push_back(parseEntry(path, name, v, dataSize));
       continue;
@@ -651,10 +656,10 @@ CheckpointFile parseCheckpoint(const std::string& path, const char* bytes, size_
     sawMeta = true;
     if (v.kind != Json::Object)
       fail("%s: __metadata__ is not an object", p);
-    for (const auto& [k, mv] : v.members) {
-      if (mv.kind != Json::String)
-        fail("%s: __metadata__ value for %s is not a string", p, quoted(k).c_str());
-      file.metadata[k] = mv.str;
+    for (size_t j = 0; j < v.keys.size(); ++j) {
+      if (v.items[j].kind != Json::String)
+        fail("%s: __metadata__ value for %s is not a string", p, quoted(v.keys[j]).c_str());
+      file.metadata[v.keys[j]] = v.items[j].str;
     }
   }
   checkTiling(path, file.entries, dataSize);
