@@ -626,7 +626,9 @@ void saveCheckpoint(const std::string& path, const std::vector<CheckpointTensor>
     fail("%s: saved, but syncing directory %s failed: %s", path.c_str(), dir.c_str(), errnoText().c_str());
 }
 
-CheckpointFile parseCheckpoint(const std::string& path, const char* bytes, size_t size) {
+/// Validates `bytes` and returns everything but the data, which starts at
+/// byte `dataStart`.
+static CheckpointFile parseLayout(const std::string& path, const char* bytes, size_t size, size_t& dataStart) {
   const char* p = path.c_str();
   if (size < 8)
     fail("%s: truncated: %zu bytes, too short for the 8-byte header length", p, size);
@@ -672,13 +674,24 @@ CheckpointFile parseCheckpoint(const std::string& path, const char* bytes, size_
   if (sum->second != actual)
     fail("%s: checksum mismatch: the header records %s, the data hashes to %s; the file is corrupt", p,
          quoted(sum->second).c_str(), actual.c_str());
-  file.data.assign(data, data + dataSize);
+  dataStart = size_t(8 + headerLen);
+  return file;
+}
+
+CheckpointFile parseCheckpoint(const std::string& path, const char* bytes, size_t size) {
+  size_t start = 0;
+  CheckpointFile file = parseLayout(path, bytes, size, start);
+  file.data.assign(bytes + start, bytes + size);
   return file;
 }
 
 CheckpointFile readCheckpoint(const std::string& path) {
   std::vector<char> bytes = readWholeFile(path);
-  return parseCheckpoint(path, bytes.data(), bytes.size());
+  size_t start = 0;
+  CheckpointFile file = parseLayout(path, bytes.data(), bytes.size(), start);
+  bytes.erase(bytes.begin(), bytes.begin() + std::ptrdiff_t(start)); // no second copy of the data
+  file.data = std::move(bytes);
+  return file;
 }
 
 std::map<std::string, std::string> loadCheckpoint(const std::string& path,
