@@ -1,5 +1,6 @@
 // Checkpoints through the JIT's CompiledModule: a resumed run is bit-exact,
-// a model of another shape is refused, and a refused load changes nothing.
+// a model of another shape is refused, a refused load changes nothing, and
+// the AOT class refuses buffers or functions named like save/load.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -8,6 +9,7 @@
 
 #include "RobustInputs.h"
 #include "RobustModel.h"
+#include "driver/Aot.h"
 
 namespace fs = std::filesystem;
 
@@ -95,4 +97,25 @@ TEST_CASE("jit checkpoint: a model with other shapes is refused and left unchang
   CHECK(msg.find(path + ": tensor \"l1.w\" has shape [32,128], the model expects [32,256]\n") == 0);
   CHECK(msg.find(path + ": tensor \"l2.w\" (F32 [256,256]) is missing from the file") != std::string::npos);
   CHECK(state(*model) == before);
+}
+
+TEST_CASE("aot checkpoint: buffers or functions named like the checkpoint methods are refused") {
+  {
+    kiln::Graph g;
+    kiln::Tensor x = g.input("load", {2});
+    kiln::Module m(g);
+    m.addFunction("f", {x}, {{"y", exp(x)}});
+    kiln::driver::Compiled c = kiln::driver::compile(g.ir(), "clash", {});
+    CHECK_THROWS_WITH_AS(kiln::aot::headerText(c, "clash"),
+                         "aot: buffer \"load\" maps to the C++ name load, which another member already has",
+                         kiln::ir::CompileError);
+  }
+  kiln::Graph g;
+  kiln::Tensor x = g.input("x", {2});
+  kiln::Module m(g);
+  m.addFunction("save", {x}, {{"y", exp(x)}});
+  kiln::driver::Compiled c = kiln::driver::compile(g.ir(), "clash", {});
+  CHECK_THROWS_WITH_AS(kiln::aot::headerText(c, "clash"),
+                       "aot: function name \"save\" clashes with another member of the model class",
+                       kiln::ir::CompileError);
 }
