@@ -35,8 +35,9 @@ test: build data
 test-debug: debug data
 	cd $(BUILD_DEBUG) && ctest --output-on-failure -j$(JOBS) -LE slow $(CTEST_ARGS)
 
-# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (g++,
-# -O1 with assertions); any report fails the test. See docs/testing.md.
+# The unit and robustness tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer (g++, -O1 with assertions); any report fails the
+# test. Not run by make test or CI; see docs/testing.md.
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 test-asan: deps data
 	@test -f $(BUILD_ASAN)/CMakeCache.txt || cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug \
@@ -44,7 +45,7 @@ test-asan: deps data
 	  -DCMAKE_EXE_LINKER_FLAGS="$(ASAN_FLAGS)" -DCMAKE_SHARED_LINKER_FLAGS="$(ASAN_FLAGS)" -DKILN_FUZZER=OFF
 	cmake --build $(BUILD_ASAN) -j$(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j$(JOBS) -L unit $(CTEST_ARGS)
+	  ctest --output-on-failure -j$(JOBS) -L 'unit|robustness' $(CTEST_ARGS)
 
 demo: build data
 	$(BUILD)/bin/mnist_mlp --data data/mnist --epochs 10 --seed 1
