@@ -2,10 +2,11 @@
 # machine: they install what is missing, build, fetch the data and run.
 BUILD ?= build
 BUILD_DEBUG ?= build-debug
+BUILD_ASAN ?= build-asan
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build debug test test-debug demo data bench docs clean
+.PHONY: all deps configure build debug test test-debug test-asan demo data bench docs clean
 
 all: build
 
@@ -34,6 +35,18 @@ test: build data
 test-debug: debug data
 	cd $(BUILD_DEBUG) && ctest --output-on-failure -j$(JOBS) -LE slow $(CTEST_ARGS)
 
+# The unit and robustness tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer (g++, -O1 with assertions); any report fails the
+# test. Not run by make test or CI; see docs/testing.md.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-asan: deps data
+	@test -f $(BUILD_ASAN)/CMakeCache.txt || cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS="$(ASAN_FLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$(ASAN_FLAGS)" -DCMAKE_SHARED_LINKER_FLAGS="$(ASAN_FLAGS)" -DKILN_FUZZER=OFF
+	cmake --build $(BUILD_ASAN) -j$(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j$(JOBS) -L 'unit|robustness' $(CTEST_ARGS)
+
 demo: build data
 	$(BUILD)/bin/mnist_mlp --data data/mnist --epochs 10 --seed 1
 	@echo "IR dumps of every stage (00-built.kir ... module.s, report.json): $(BUILD)/dumps/mnist_mlp/"
@@ -46,4 +59,4 @@ bench:
 	@echo "make bench: the benchmark is not written yet (issue 5); nothing was measured."
 
 clean:
-	rm -rf $(BUILD) $(BUILD_DEBUG)
+	rm -rf $(BUILD) $(BUILD_DEBUG) $(BUILD_ASAN)

@@ -79,4 +79,19 @@ std::vector<std::string> CompiledModule::bufferNames() const {
   return names;
 }
 
+std::vector<rt::CheckpointTensor> CompiledModule::checkpointTensors() const {
+  std::vector<rt::CheckpointTensor> ts;
+  for (const lower::NamedBuffer& b : c_.plan.named)
+    if (b.kind == lower::BufferKind::Param || b.kind == lower::BufferKind::State)
+      ts.push_back({b.name, b.type.dtype == ir::DType::F32 ? rt::TensorDType::F32 : rt::TensorDType::I32, b.type.shape,
+                    mem_.get() + b.offset});
+  return ts;
+}
+
+void CompiledModule::save(const std::string& path) const {
+  rt::saveCheckpoint(path, checkpointTensors());
+}
+
+void CompiledModule::load(const std::string& path) { rt::loadCheckpoint(path, checkpointTensors()); }
+
 }  // namespace kiln::jit

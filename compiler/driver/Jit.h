@@ -2,6 +2,7 @@
 // with ORC LLJIT, plus the model's memory and named buffer accessors.
 #pragma once
 
+#include <kiln/rt/Checkpoint.h>
 #include <kiln/rt/Memory.h>
 
 #include <map>
@@ -34,12 +35,20 @@ public:
   const ir::TensorType& type(std::string_view name) const;
   std::vector<std::string> bufferNames() const;
 
+  // Checkpoints of every param and state buffer (optimizer state and step
+  // counters included), in the format and with the checks of
+  // kiln/rt/Checkpoint.h; files are interchangeable with the AOT class's.
+  // Both throw rt::Error; a failed load leaves the module unchanged.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
   const driver::Compiled& compiled() const { return c_; }
 
 private:
   friend std::unique_ptr<CompiledModule> compile(const ir::Graph&, const CompileOptions&, const std::string&);
   CompiledModule() = default;
   const lower::NamedBuffer& find(std::string_view name) const;
+  std::vector<rt::CheckpointTensor> checkpointTensors() const;
 
   driver::Compiled c_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;

@@ -97,6 +97,10 @@ public:
       t.text = std::string(1, advance());
       return t;
     }
+    // a byte that is not printable ASCII is shown by value: a NUL or half a
+    // UTF-8 sequence would garble the message
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) error(t.line, t.col, fmt::format("unexpected byte 0x{:02x}", u));
     error(t.line, t.col, fmt::format("unexpected character '{}'", c));
   }
 

@@ -3,6 +3,7 @@
 
 #include "kiln/rt/Args.h"
 #include "kiln/rt/Batcher.h"
+#include "kiln/rt/Checkpoint.h"
 #include "kiln/rt/Error.h"
 #include "kiln/rt/Idx.h"
 #include "kiln/rt/Init.h"
