@@ -65,7 +65,8 @@ struct RMSprop {
 //   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
 // The bias corrections c = 1-b^t are kept in state as c = c + (1-b)*(1-c):
 // exact in the limit and accurate to a few ulps in f32 at every t, where
-// 1 - exp(t*log b) in f32 loses about 1e-4 relative at t = 1 for b = 0.999.
+// 1 - exp(t*log b) in f32 cancels (1.9e-5 relative for b = 0.999, 1.7e-4 for
+// b = 0.9999).
 struct Adam {
   double lr = 1e-3;
   double beta1 = 0.9;
