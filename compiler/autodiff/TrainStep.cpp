@@ -60,9 +60,9 @@ struct Step {
 };
 
 // min(a, b) = -max(-a, -b), exact
-Tensor minimum(Tensor a, double b) { return neg(maximum(neg(a), a.graph().constant(-b))); }
+Tensor minOf(Tensor a, double b) { return neg(maximum(neg(a), a.graph().constant(-b))); }
 // mask ? a : b for a 0/1 mask, exact
-Tensor select(Tensor mask, Tensor a, Tensor b) { return mask * a + (1.0 - mask) * b; }
+Tensor pick(Tensor mask, Tensor a, Tensor b) { return mask * a + (1.0 - mask) * b; }
 // g + wd*p, the coupled (L2) weight decay
 Tensor withL2(const Item& it) { return it.weightDecay == 0.0 ? it.grad : it.grad + it.weightDecay * it.p; }
 
@@ -76,7 +76,7 @@ void update(Step& s, const SGD& o, std::vector<Item>& items) {
     if (o.momentum != 0.0) {
       Tensor buf = s.paramState(it, "momentum");
       Tensor buf1 = o.momentum * buf + (1.0 - o.dampening) * d;  // buf = mu*buf + (1-dampening)*g
-      if (first.valid()) buf1 = select(first, d, buf1);
+      if (first.valid()) buf1 = pick(first, d, buf1);
       s.out.set(buf, buf1);
       d = o.nesterov ? d + o.momentum * buf1 : buf1;  // nesterov: g + mu*buf
     }
@@ -255,7 +255,7 @@ Tensor scheduleFactor(Step& s, const TrainOptions& o) {
     Tensor phase1 = phase + 1.0;
     Tensor wrap = step(phase1 - (static_cast<double>(sl->stepSize) - 0.5));
     s.out.set(phase, phase1 * (1.0 - wrap));
-    s.out.set(factor, select(wrap, factor * sl->gamma, factor));
+    s.out.set(factor, pick(wrap, factor * sl->gamma, factor));
     f = factor;
   } else if (const auto* el = std::get_if<ExponentialLR>(&o.schedule)) {
     f = exp(s.t * std::log(el->gamma));  // gamma^i
@@ -263,7 +263,7 @@ Tensor scheduleFactor(Step& s, const TrainOptions& o) {
   if (o.warmup) {
     // s + (1-s) * min(i, steps)/steps
     double n = static_cast<double>(o.warmup->steps);
-    Tensor w = o.warmup->startFactor + minimum(s.t, n) * ((1.0 - o.warmup->startFactor) / n);
+    Tensor w = o.warmup->startFactor + minOf(s.t, n) * ((1.0 - o.warmup->startFactor) / n);
     f = f.valid() ? w * f : w;
   }
   return f;
@@ -359,7 +359,7 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
 
   if (options.clipValue) {
     double c = *options.clipValue;
-    for (Item& it : items) it.grad = maximum(minimum(it.grad, c), g.constant(-c));  // clamp(g, -c, c)
+    for (Item& it : items) it.grad = maximum(minOf(it.grad, c), g.constant(-c));  // clamp(g, -c, c)
   }
   if (options.clipNorm) {
     Tensor sq;
@@ -368,7 +368,7 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
       sq = sq.valid() ? sq + part : part;
     }
     Tensor norm = sqrt(sq);
-    Tensor coef = minimum(*options.clipNorm / (norm + 1e-6), 1.0);  // min(1, max/(norm+1e-6))
+    Tensor coef = minOf(*options.clipNorm / (norm + 1e-6), 1.0);  // min(1, max/(norm+1e-6))
     for (Item& it : items) it.grad = it.grad * coef;
     f.outputs.push_back({"grad_norm", norm.id()});
   }
