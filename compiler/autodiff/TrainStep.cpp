@@ -280,18 +280,9 @@ double weightDecayOf(const Optimizer& opt) {
   return std::visit([](const auto& o) { return o.weightDecay; }, opt);
 }
 
-}  // namespace
-
-void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt, const TrainOptions& options,
-                  Loc loc) {
-  ir::Graph& ir = g.ir();
-  Checker check{g, name};
-  if (ir.findFunction(name)) check.fail(loc, fmt::format("function @{} already exists", name));
-  checkOptimizer(check, loc, opt);
-  checkOptions(check, options);
-
-  // frozen params and groups: each param in at most one place
-  std::vector<int> groupOf(ir.size(), -1);  // by value id; -2 = frozen
+// Which group each value is in (by value id): -1 none, -2 frozen.
+std::vector<int> assignGroups(const Checker& check, const Graph& g, const TrainOptions& options) {
+  std::vector<int> groupOf(g.ir().size(), -1);
   for (const Tensor& t : options.frozen) {
     checkIsParam(check, g, options.loc, t, "a frozen tensor");
     groupOf[t.id()] = -2;
@@ -302,11 +293,65 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
       checkIsParam(check, g, grp.loc, t, fmt::format("a tensor of group {}", gi));
       int& slot = groupOf[t.id()];
       if (slot == -2) check.fail(grp.loc, fmt::format("param '{}' is frozen and also in group {}", paramName(g, t), gi));
+      if (slot == static_cast<int>(gi))
+        check.fail(grp.loc, fmt::format("param '{}' is listed twice in group {}", paramName(g, t), gi));
       if (slot >= 0)
         check.fail(grp.loc, fmt::format("param '{}' is in group {} and group {}", paramName(g, t), slot, gi));
       slot = static_cast<int>(gi);
     }
   }
+  return groupOf;
+}
+
+// Gradient accumulation: the mean of k micro-batch gradients, applied on
+// every k-th call; from here on every masked update keeps its old value on
+// the other calls.
+void accumulate(Step& s, int64_t calls, std::vector<Item>& items) {
+  double k = static_cast<double>(calls);
+  Tensor micro = s.stepState("micro");
+  Tensor count = micro + 1.0;
+  Tensor apply = step(count - (k - 0.5));  // count >= k
+  Tensor keep = 1.0 - apply;
+  s.out.setAlways(micro, count * keep);
+  for (Item& it : items) {
+    Tensor acc = s.paramState(it, "grad_acc");
+    Tensor total = acc + it.grad;
+    s.out.setAlways(acc, total * keep);
+    it.grad = total * (1.0 / k);
+  }
+  s.out.apply = apply;
+  s.out.keep = keep;
+}
+
+// Clipping by value, then by global norm; returns the norm (or an invalid
+// tensor without clipNorm).
+Tensor clip(Graph& g, const TrainOptions& options, std::vector<Item>& items) {
+  if (options.clipValue) {
+    double c = *options.clipValue;
+    for (Item& it : items) it.grad = maximum(minOf(it.grad, c), g.constant(-c));  // clamp(g, -c, c)
+  }
+  if (!options.clipNorm) return {};
+  Tensor sq;
+  for (const Item& it : items) {
+    Tensor part = sum(it.grad * it.grad);
+    sq = sq.valid() ? sq + part : part;
+  }
+  Tensor norm = sqrt(sq);  // sqrt(sum over params of sum(g^2))
+  Tensor coef = minOf(*options.clipNorm / (norm + 1e-6), 1.0);  // min(1, max/(norm+1e-6))
+  for (Item& it : items) it.grad = it.grad * coef;
+  return norm;
+}
+
+}  // namespace
+
+void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt, const TrainOptions& options,
+                  Loc loc) {
+  ir::Graph& ir = g.ir();
+  Checker check{g, name};
+  if (ir.findFunction(name)) check.fail(loc, fmt::format("function @{} already exists", name));
+  checkOptimizer(check, loc, opt);
+  checkOptions(check, options);
+  std::vector<int> groupOf = assignGroups(check, g, options);
 
   std::vector<bool> needed = ir::ancestors(ir, {loss.id()});
   std::vector<Tensor> params, inputs;
@@ -327,51 +372,18 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
 
   // optimizer nodes carry the line of the addTrainStep call
   g.setLocOverride(g.locOf(loc));
-  Pending pending;
-  Tensor t = g.state(fmt::format("{}.t", name), {});
-  Step s{g, name, pending, t, t + 1.0};
   ir::Function f;
   f.name = name;
   f.outputs.push_back({"loss", loss.id()});
-
+  Pending pending;
+  Tensor t = g.state(fmt::format("{}.t", name), {});
+  Step s{g, name, pending, t, t + 1.0};
   std::vector<Item> items;
   for (size_t i = 0; i < params.size(); ++i) items.push_back({params[i], grads[i], paramName(g, params[i]), {}, 0.0});
 
-  // gradient accumulation: the mean of k micro-batch gradients, applied on
-  // every k-th call
-  if (options.accumulate > 1) {
-    double k = static_cast<double>(options.accumulate);
-    Tensor micro = s.stepState("micro");
-    Tensor count = micro + 1.0;
-    Tensor apply = step(count - (k - 0.5));  // count >= k
-    Tensor keep = 1.0 - apply;
-    pending.setAlways(micro, count * keep);
-    for (Item& it : items) {
-      Tensor acc = s.paramState(it, "grad_acc");
-      Tensor total = acc + it.grad;
-      pending.setAlways(acc, total * keep);
-      it.grad = total * (1.0 / k);
-    }
-    pending.apply = apply;
-    pending.keep = keep;
-  }
+  if (options.accumulate > 1) accumulate(s, options.accumulate, items);
   pending.set(t, s.tNext);
-
-  if (options.clipValue) {
-    double c = *options.clipValue;
-    for (Item& it : items) it.grad = maximum(minOf(it.grad, c), g.constant(-c));  // clamp(g, -c, c)
-  }
-  if (options.clipNorm) {
-    Tensor sq;
-    for (const Item& it : items) {
-      Tensor part = sum(it.grad * it.grad);
-      sq = sq.valid() ? sq + part : part;
-    }
-    Tensor norm = sqrt(sq);
-    Tensor coef = minOf(*options.clipNorm / (norm + 1e-6), 1.0);  // min(1, max/(norm+1e-6))
-    for (Item& it : items) it.grad = it.grad * coef;
-    f.outputs.push_back({"grad_norm", norm.id()});
-  }
+  if (Tensor norm = clip(g, options, items); norm.valid()) f.outputs.push_back({"grad_norm", norm.id()});
 
   Tensor factor = scheduleFactor(s, options);
   double baseLr = lrOf(opt), baseWd = weightDecayOf(opt);

@@ -343,6 +343,10 @@ TEST_CASE("optim: bad settings are reported at the user's line") {
   CHECK_THROWS_WITH_AS(m.addTrainStep("s", loss, SGD{}, {.groups = {g1, g2}}),
                        at(groupLine, "param 'w' is in group 0 and group 1"), Error);
   groupLine = __LINE__ + 1;
+  ParamGroup twice{.params = {b, b}};
+  CHECK_THROWS_WITH_AS(m.addTrainStep("s", loss, SGD{}, {.groups = {twice}}),
+                       at(groupLine, "param 'b' is listed twice in group 0"), Error);
+  groupLine = __LINE__ + 1;
   ParamGroup neg{.params = {b}, .lr = -1.0};
   CHECK_THROWS_WITH_AS(m.addTrainStep("s", loss, SGD{}, {.groups = {neg}}), at(groupLine, "group lr must be >= 0, got -1"),
                        Error);
