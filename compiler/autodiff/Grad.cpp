@@ -31,7 +31,8 @@ std::vector<Tensor> grad(Tensor loss, const std::vector<Tensor>& wrt, Loc loc) {
       if (fromWrt[o]) fromWrt[v] = true;
   std::vector<bool> toLoss = ir::ancestors(ir, {loss.id()});
   std::vector<bool> relevant(static_cast<size_t>(end));
-  for (ValueId v = 0; v < end; ++v) relevant[v] = fromWrt[v] && toLoss[v];
+  // Only f32 values carry gradients (i32 paths are indices and counters).
+  for (ValueId v = 0; v < end; ++v) relevant[v] = fromWrt[v] && toLoss[v] && ir.type(v).dtype == DType::F32;
 
   std::vector<std::string> missing;
   for (ValueId v = 0; v < end; ++v)

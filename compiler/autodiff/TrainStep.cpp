@@ -5,11 +5,13 @@
 //
 // A step with gradient accumulation is still one static graph: every call
 // computes the whole update, and a 0/1 mask from a call counter in state
-// selects, per target, the new value (mask*new + (1-mask)*old, exact for a
-// 0/1 mask) on every k-th call and the old one otherwise.
+// selects (where) per target the new value on every k-th call and the old one
+// otherwise.
 #include "TrainStep.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <fmt/format.h>
 
 #include "Grad.h"
@@ -23,12 +25,12 @@ using ir::ValueId;
 namespace {
 
 // The state updates of the function, in order. While `apply` is set each
-// update becomes target' = apply*value + keep*target.
+// update becomes target' = apply ? value : target.
 struct Pending {
   std::vector<ir::Update> updates;
-  Tensor apply, keep;
+  Tensor apply;  // 0/1 mask
   void set(Tensor target, Tensor value) {
-    if (apply.valid()) value = apply * value + keep * target;
+    if (apply.valid()) value = where(apply, value, target);
     setAlways(target, value);
   }
   void setAlways(Tensor target, Tensor value) { updates.push_back({target.id(), value.id()}); }
@@ -59,10 +61,7 @@ struct Step {
   }
 };
 
-// min(a, b) = -max(-a, -b), exact
-Tensor minOf(Tensor a, double b) { return neg(maximum(neg(a), a.graph().constant(-b))); }
-// mask ? a : b for a 0/1 mask, exact
-Tensor pick(Tensor mask, Tensor a, Tensor b) { return mask * a + (1.0 - mask) * b; }
+Tensor minOf(Tensor a, double b) { return minimum(a, a.graph().constant(b)); }
 // g + wd*p, the coupled (L2) weight decay
 Tensor withL2(const Item& it) { return it.weightDecay == 0.0 ? it.grad : it.grad + it.weightDecay * it.p; }
 
@@ -70,13 +69,13 @@ Tensor withL2(const Item& it) { return it.weightDecay == 0.0 ? it.grad : it.grad
 
 void update(Step& s, const SGD& o, std::vector<Item>& items) {
   Tensor first;  // 1 on the first update: PyTorch starts the buffer at g, undamped
-  if (o.momentum != 0.0 && o.dampening != 0.0) first = 1.0 - step(s.t);
+  if (o.momentum != 0.0 && o.dampening != 0.0) first = lessEqual(s.t, s.g.constant(0.0));
   for (Item& it : items) {
     Tensor d = withL2(it);
     if (o.momentum != 0.0) {
       Tensor buf = s.paramState(it, "momentum");
       Tensor buf1 = o.momentum * buf + (1.0 - o.dampening) * d;  // buf = mu*buf + (1-dampening)*g
-      if (first.valid()) buf1 = pick(first, d, buf1);
+      if (first.valid()) buf1 = where(first, d, buf1);
       s.out.set(buf, buf1);
       d = o.nesterov ? d + o.momentum * buf1 : buf1;  // nesterov: g + mu*buf
     }
@@ -216,9 +215,9 @@ void checkOptions(const Checker& c, const TrainOptions& o) {
     if (!(s->gamma > 0.0)) c.fail(o.loc, fmt::format("StepLR gamma must be > 0, got {}", s->gamma));
   } else if (const auto* s = std::get_if<ExponentialLR>(&o.schedule)) {
     if (!(s->gamma > 0.0)) c.fail(o.loc, fmt::format("ExponentialLR gamma must be > 0, got {}", s->gamma));
-  } else if (std::holds_alternative<CosineAnnealingLR>(o.schedule)) {
-    // NOT DONE: cos(pi*i/tMax) needs a cos op, which the op table does not have yet
-    c.fail(o.loc, "CosineAnnealingLR is not implemented yet (kiln has no cos op)");
+  } else if (const auto* s = std::get_if<CosineAnnealingLR>(&o.schedule)) {
+    if (s->tMax < 1) c.fail(o.loc, fmt::format("CosineAnnealingLR tMax must be >= 1, got {}", s->tMax));
+    c.nonNegative(o.loc, "CosineAnnealingLR etaMin", s->etaMin);
   }
   if (o.warmup) {
     if (o.warmup->steps < 1) c.fail(o.loc, fmt::format("LinearWarmup steps must be >= 1, got {}", o.warmup->steps));
@@ -243,34 +242,47 @@ void checkIsParam(const Checker& c, const Graph& g, const Loc& loc, const Tensor
 
 // ---- the learning rate ----
 
-// The schedule's factor for update number i = t (0-based), or an invalid
-// tensor when there is no schedule.
-Tensor scheduleFactor(Step& s, const TrainOptions& o) {
-  Tensor f;
+// The lr of update number i = t (0-based) for a base lr:
+// warmup * (floor + (base - floor) * factor), each part absent when unused.
+struct ScheduledLr {
+  Tensor factor;      // StepLR, ExponentialLR, or cosine's (1 + cos(pi*i/tMax))/2
+  double floor = 0;   // cosine's etaMin
+  Tensor warmup;      // LinearWarmup's factor
+  bool scheduled() const { return factor.valid() || warmup.valid(); }
+  Tensor of(Graph& g, double base) const {
+    Tensor lr;
+    if (!factor.valid()) lr = g.constant(base);
+    else if (floor == 0.0) lr = factor * base;
+    else lr = floor + factor * (base - floor);
+    return warmup.valid() ? warmup * lr : lr;
+  }
+};
+
+ScheduledLr makeSchedule(Step& s, const TrainOptions& o) {
+  ScheduledLr r;
   if (const auto* sl = std::get_if<StepLR>(&o.schedule)) {
     // gamma^floor(i/stepSize), kept as a factor and a phase 0..stepSize-1 in
-    // state (there is no floor op): factor *= gamma when the phase wraps
+    // state: factor *= gamma when the phase wraps
     Tensor phase = s.stepState("lr_phase");
     Tensor factor = s.stepState("lr_factor", Init::constant(1.0));
     Tensor phase1 = phase + 1.0;
-    Tensor wrap = step(phase1 - (static_cast<double>(sl->stepSize) - 0.5));
-    s.out.set(phase, phase1 * (1.0 - wrap));
-    s.out.set(factor, pick(wrap, factor * sl->gamma, factor));
-    f = factor;
+    Tensor wrap = greaterEqual(phase1, s.g.constant(static_cast<double>(sl->stepSize)));
+    s.out.set(phase, where(wrap, s.g.constant(0.0), phase1));
+    s.out.set(factor, where(wrap, factor * sl->gamma, factor));
+    r.factor = factor;
   } else if (const auto* el = std::get_if<ExponentialLR>(&o.schedule)) {
-    f = exp(s.t * std::log(el->gamma));  // gamma^i
+    r.factor = exp(s.t * std::log(el->gamma));  // gamma^i
+  } else if (const auto* cl = std::get_if<CosineAnnealingLR>(&o.schedule)) {
+    // (1 + cos(pi*i/tMax))/2, periodic in i with period 2*tMax as torch's is
+    r.factor = 0.5 + 0.5 * cos(s.t * (std::numbers::pi / static_cast<double>(cl->tMax)));
+    r.floor = cl->etaMin;
   }
   if (o.warmup) {
     // s + (1-s) * min(i, steps)/steps
     double n = static_cast<double>(o.warmup->steps);
-    Tensor w = o.warmup->startFactor + minOf(s.t, n) * ((1.0 - o.warmup->startFactor) / n);
-    f = f.valid() ? w * f : w;
+    r.warmup = o.warmup->startFactor + minOf(s.t, n) * ((1.0 - o.warmup->startFactor) / n);
   }
-  return f;
-}
-
-Tensor scheduledLr(Graph& g, Tensor factor, double baseLr) {
-  return factor.valid() ? factor * baseLr : g.constant(baseLr);
+  return r;
 }
 
 double lrOf(const Optimizer& opt) {
@@ -310,17 +322,16 @@ void accumulate(Step& s, int64_t calls, std::vector<Item>& items) {
   double k = static_cast<double>(calls);
   Tensor micro = s.stepState("micro");
   Tensor count = micro + 1.0;
-  Tensor apply = step(count - (k - 0.5));  // count >= k
-  Tensor keep = 1.0 - apply;
-  s.out.setAlways(micro, count * keep);
+  Tensor apply = greaterEqual(count, s.g.constant(k));
+  Tensor zero = s.g.constant(0.0);
+  s.out.setAlways(micro, where(apply, zero, count));
   for (Item& it : items) {
     Tensor acc = s.paramState(it, "grad_acc");
     Tensor total = acc + it.grad;
-    s.out.setAlways(acc, total * keep);
+    s.out.setAlways(acc, where(apply, zero, total));
     it.grad = total * (1.0 / k);
   }
   s.out.apply = apply;
-  s.out.keep = keep;
 }
 
 // Clipping by value, then by global norm; returns the norm (or an invalid
@@ -328,7 +339,7 @@ void accumulate(Step& s, int64_t calls, std::vector<Item>& items) {
 Tensor clip(Graph& g, const TrainOptions& options, std::vector<Item>& items) {
   if (options.clipValue) {
     double c = *options.clipValue;
-    for (Item& it : items) it.grad = maximum(minOf(it.grad, c), g.constant(-c));  // clamp(g, -c, c)
+    for (Item& it : items) it.grad = clamp(it.grad, -c, c);
   }
   if (!options.clipNorm) return {};
   Tensor sq;
@@ -343,6 +354,32 @@ Tensor clip(Graph& g, const TrainOptions& options, std::vector<Item>& items) {
 }
 
 }  // namespace
+
+// The graph's own state updates (batch-norm running statistics, the RNG
+// step) that belong to this step: those whose target the loss reads, or
+// whose value shares computation with the loss, provided every input they
+// read is an input of the step.
+static void addGraphStateUpdates(Graph& g, ir::Function& f, const std::vector<bool>& lossAncestors) {
+  const ir::Graph& ir = g.ir();
+  for (const Graph::StateUpdate& u : g.stateUpdates()) {
+    ValueId target = u.target.id();
+    std::vector<bool> anc = ir::ancestors(ir, {u.value.id()});
+    bool shares = target < static_cast<ValueId>(lossAncestors.size()) && lossAncestors[target];
+    bool inputsOk = true;
+    for (ValueId v = 0; v < static_cast<ValueId>(anc.size()); ++v) {
+      if (!anc[v]) continue;
+      const ir::Node& n = ir.node(v);
+      if (n.op == OpKind::Input && std::find(f.inputs.begin(), f.inputs.end(), v) == f.inputs.end()) inputsOk = false;
+      if (!ir::isSource(n.op) && n.op != OpKind::Constant && v < static_cast<ValueId>(lossAncestors.size()) &&
+          lossAncestors[v])
+        shares = true;
+    }
+    if (!shares || !inputsOk) continue;
+    bool taken = false;
+    for (const ir::Update& x : f.updates) taken = taken || x.target == target;
+    if (!taken) f.updates.push_back({target, u.value.id()});
+  }
+}
 
 void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt, const TrainOptions& options,
                   Loc loc) {
@@ -385,22 +422,23 @@ void addTrainStep(Graph& g, std::string name, Tensor loss, const Optimizer& opt,
   pending.set(t, s.tNext);
   if (Tensor norm = clip(g, options, items); norm.valid()) f.outputs.push_back({"grad_norm", norm.id()});
 
-  Tensor factor = scheduleFactor(s, options);
+  ScheduledLr schedule = makeSchedule(s, options);
   double baseLr = lrOf(opt), baseWd = weightDecayOf(opt);
-  Tensor defaultLr = scheduledLr(g, factor, baseLr);
+  Tensor defaultLr = schedule.of(g, baseLr);
   for (Item& it : items) {
     int gi = groupOf[it.p.id()];
     const ParamGroup* grp = gi >= 0 ? &options.groups[gi] : nullptr;
-    it.lr = grp && grp->lr ? scheduledLr(g, factor, *grp->lr) : defaultLr;
+    it.lr = grp && grp->lr ? schedule.of(g, *grp->lr) : defaultLr;
     it.weightDecay = grp && grp->weightDecay ? *grp->weightDecay : baseWd;
   }
-  if (factor.valid()) f.outputs.push_back({"lr", defaultLr.id()});
+  if (schedule.scheduled()) f.outputs.push_back({"lr", defaultLr.id()});
 
   std::visit([&](const auto& o) { update(s, o, items); }, opt);
   g.clearLocOverride();
 
   for (const Tensor& in : inputs) f.inputs.push_back(in.id());
   f.updates = std::move(pending.updates);
+  addGraphStateUpdates(g, f, needed);
   ir.functions().push_back(std::move(f));
 }
 

@@ -105,8 +105,8 @@ struct StepLR {
 struct ExponentialLR {
   double gamma = 0.9;
 };
-// CosineAnnealingLR: lr = etaMin + (base - etaMin) * (1 + cos(pi*i/tMax)) / 2.
-// NOT DONE: needs a cos op in the op table; addTrainStep reports an error.
+// CosineAnnealingLR: lr = etaMin + (base - etaMin) * (1 + cos(pi*i/tMax)) / 2
+// (periodic past tMax, as torch's is).
 struct CosineAnnealingLR {
   int64_t tMax = 1;
   double etaMin = 0.0;
@@ -114,8 +114,8 @@ struct CosineAnnealingLR {
 using Schedule = std::variant<ConstantLR, StepLR, ExponentialLR, CosineAnnealingLR>;
 
 // LinearLR warmup (end factor 1): factor = s + (1-s) * min(i, steps)/steps.
-// It multiplies the schedule's factor: TrainOptions{.schedule = S, .warmup =
-// W} is torch's ChainedScheduler([LinearLR(W), S]).
+// It multiplies the scheduled lr: TrainOptions{.schedule = S, .warmup = W} is
+// torch's ChainedScheduler([LinearLR(W), S]) (for cosine, when etaMin = 0).
 struct LinearWarmup {
   int64_t steps = 5;
   double startFactor = 1.0 / 3.0;

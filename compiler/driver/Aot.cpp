@@ -55,8 +55,13 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
   h += "  void init(std::uint64_t seed) {\n    std::memset(mem_.get(), 0, kBytes);\n";
   for (const lower::NamedBuffer& b : p.named) {
     if (b.kind != lower::BufferKind::Param && b.kind != lower::BufferKind::State) continue;
-    if (b.type.dtype != ir::DType::F32) continue;  // i32 state starts at zero
     ir::InitSpec s = ir::initSpecOf(c.graph.node(b.value));
+    if (b.type.dtype != ir::DType::F32) {  // i32 state starts at zero, RNG keys from the seed
+      if (s.kind == rt::InitKind::Seed)
+        h += fmt::format("    kiln::rt::initSeedKey(reinterpret_cast<std::int32_t*>(mem_.get() + {}), {}, seed, 0x{:x}ull);  // {}\n",
+                         b.offset, b.type.numElements(), s.stream, b.name);
+      continue;
+    }
     h += fmt::format(
         "    kiln::rt::initTensor(reinterpret_cast<float*>(mem_.get() + {}), {}, kiln::rt::InitKind({}), {}, {}, {}, {}, seed, "
         "0x{:x}ull);  // {}\n",

@@ -30,11 +30,12 @@ InitSpec initSpecOf(const Node& n) {
 
 void initSource(const Node& n, void* data, uint64_t seed) {
   int64_t count = n.type.numElements();
+  InitSpec s = initSpecOf(n);
   if (n.type.dtype == DType::I32) {
-    std::memset(data, 0, static_cast<size_t>(count) * 4);
+    if (s.kind == rt::InitKind::Seed) rt::initSeedKey(static_cast<int32_t*>(data), count, seed, s.stream);
+    else std::memset(data, 0, static_cast<size_t>(count) * 4);
     return;
   }
-  InitSpec s = initSpecOf(n);
   rt::initTensor(static_cast<float*>(data), count, s.kind, s.a, s.b, s.fanIn, s.fanOut, seed, s.stream);
 }
 

@@ -244,8 +244,8 @@ private:
       do n.operands.push_back(parseValueRef());
       while (accept(","));
     }
-    if (static_cast<int>(n.operands.size()) != opArity(n.op))
-      error(opTok, fmt::format("'{}' takes {} operand(s), found {}", opTok.text, opArity(n.op), n.operands.size()));
+    if (!arityAccepts(n.op, n.operands.size()))
+      error(opTok, fmt::format("'{}' takes {}, found {}", opTok.text, arityText(n.op), n.operands.size()));
     if (isSource(n.op) && n.name.empty()) error(opTok, fmt::format("'{}' needs a quoted name", opTok.text));
     if (accept("{")) {
       if (!accept("}")) {

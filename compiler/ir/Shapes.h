@@ -27,6 +27,15 @@ std::vector<int64_t> layoutStrides(const Graph& g, const Node& n);
 // ops that work along one axis (argmax, logsoftmax).
 void splitAxis(const Shape& shape, int64_t axis, int64_t& outer, int64_t& len, int64_t& inner);
 
+// Window geometry of conv2d and the pools, from their attributes (per
+// spatial dim: [h, w]); absent attributes take their defaults (stride 1,
+// pad 0, dilation 1, kernel 1, groups 1).
+struct ConvGeom {
+  int64_t stride[2], pad[2], dilation[2], kernel[2];
+  int64_t groups;
+};
+ConvGeom convGeom(const Attrs& a);
+
 // Numpy-style broadcast of two shapes, or nullopt if incompatible.
 std::optional<Shape> broadcastShapes(const Shape& a, const Shape& b);
 

@@ -55,8 +55,8 @@ std::vector<std::string> verifyGraph(const Graph& g) {
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
     std::string what = describeValue(g, v);
-    if (static_cast<int>(n.operands.size()) != opArity(n.op)) {
-      out.push_back(fmt::format("{}: takes {} operand(s), has {}", what, opArity(n.op), n.operands.size()));
+    if (!arityAccepts(n.op, n.operands.size())) {
+      out.push_back(fmt::format("{}: takes {}, has {}", what, arityText(n.op), n.operands.size()));
       continue;
     }
     bool operandsOk = true;

@@ -66,6 +66,13 @@ std::vector<Case> cases() {
          return TrainOptions{.schedule = ExponentialLR{.gamma = 0.9},
                              .warmup = LinearWarmup{.steps = 5, .startFactor = 0.25}};
        }},
+      {"sgd_cosine", SGD{.lr = 0.2, .momentum = 0.5},
+       [](Net&) { return TrainOptions{.schedule = CosineAnnealingLR{.tMax = 8, .etaMin = 0.01}}; }},
+      {"adam_warmup_cosine", Adam{.lr = 0.02},
+       [](Net&) {
+         return TrainOptions{.schedule = CosineAnnealingLR{.tMax = 8},
+                             .warmup = LinearWarmup{.steps = 4, .startFactor = 0.1}};
+       }},
       {"sgd_groups", SGD{.lr = 0.1, .momentum = 0.9, .weightDecay = 0.05},
        [](Net& n) {
          return TrainOptions{.groups = {{.params = {n.l1.bias, n.l2.bias}, .weightDecay = 0.0},

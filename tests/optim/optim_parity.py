@@ -67,6 +67,14 @@ def make_optimizer(case, P):
         sched = o.lr_scheduler.ChainedScheduler([
             o.lr_scheduler.LinearLR(opt, start_factor=0.25, end_factor=1.0, total_iters=5),
             o.lr_scheduler.ExponentialLR(opt, gamma=0.9)])
+    elif case == "sgd_cosine":
+        opt = o.SGD(allp, lr=0.2, momentum=0.5)
+        sched = o.lr_scheduler.CosineAnnealingLR(opt, T_max=8, eta_min=0.01)
+    elif case == "adam_warmup_cosine":
+        opt = o.Adam(allp, lr=0.02)
+        sched = o.lr_scheduler.ChainedScheduler([
+            o.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=4),
+            o.lr_scheduler.CosineAnnealingLR(opt, T_max=8)])
     elif case == "sgd_groups":
         opt = o.SGD([{"params": [P["l1.b"], P["l2.b"]], "weight_decay": 0.0},
                      {"params": [P["l2.w"]], "lr": 0.3},

@@ -13,6 +13,7 @@
 #include "driver/Compile.h"
 #include "driver/Jit.h"
 #include "ir/Builder.h"
+#include "kiln/Layers.h"
 
 namespace kiln {
 
