@@ -382,3 +382,27 @@ TEST_CASE("optim: bad settings are reported at the user's line") {
                        at(line, "every param the loss depends on is frozen"), Error);
   CHECK(g.ir().functions().empty());
 }
+
+TEST_CASE("optim: batch-norm running statistics update on every accumulated call, params on every k-th") {
+  Graph g;
+  Module m(g);
+  Tensor x = g.input("x", {8, 5});
+  Tensor y = g.input("y", {8}, DType::I32);
+  Linear l1(g, "l1", 5, 6), l2(g, "l2", 6, 3);
+  BatchNorm bn(g, "bn", 6);
+  Tensor loss = mean(softmaxCrossEntropy(l2(relu(bn(l1(x), true))), y));
+  m.addTrainStep("trainStep", loss, SGD{.lr = 0.1}, {.accumulate = 2});
+  auto jm = jit::compile(m);
+  jm->init(2);
+  const std::string rmName = g.ir().node(bn.runningMean.id()).name;
+  for (int call = 0; call < 4; ++call) {
+    CAPTURE(call);
+    std::vector<float> w = read(*jm, "l1.w"), rm = read(*jm, rmName.c_str());
+    write(*jm, "x", test::randomVec(8 * 5, 60 + call));
+    for (int i = 0; i < 8; ++i) jm->i32("y")[i] = (i + call) % 3;
+    jm->run("trainStep");
+    CHECK(test::maxAbsDiff(read(*jm, rmName.c_str()), rm) > 1e-4f);  // every call
+    if (call % 2 == 0) CHECK(read(*jm, "l1.w") == w);               // not yet
+    else CHECK(test::maxAbsDiff(read(*jm, "l1.w"), w) > 1e-5f);     // the k-th call
+  }
+}
