@@ -5,7 +5,7 @@ BUILD_DEBUG ?= build-debug
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build debug test test-debug demo data bench clean
+.PHONY: all deps configure build debug test test-debug demo data bench docs clean
 
 all: build
 
@@ -37,6 +37,10 @@ test-debug: debug data
 demo: build data
 	$(BUILD)/bin/mnist_mlp --data data/mnist --epochs 10 --seed 1
 	@echo "IR dumps of every stage (00-built.kir ... module.s, report.json): $(BUILD)/dumps/mnist_mlp/"
+
+# Regenerates the docs that come from code (docs/ops.md from the op table).
+docs: build
+	$(BUILD)/bin/kiln_ops_doc --write docs/ops.md
 
 bench:
 	@echo "make bench: the benchmark is not written yet (issue 5); nothing was measured."

@@ -3,6 +3,7 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/graphviz.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -43,21 +44,32 @@ static std::string graphDot(const ir::Graph& g) {
   return os.str();
 }
 
-static std::string reportJson(const ir::Graph& g, const Compiled& c) {
+// report.json: module totals, then per entry point the counts, bytes and
+// pass records (the passes and compile time are the module's, repeated in
+// each function so a function's entry stands on its own).
+static std::string reportJson(const Compiled& c) {
   std::string passes;
   for (const auto& r : c.stats.passRecords)
-    passes += fmt::format("{}{{\"name\": \"{}\", \"changed\": {}, \"ms\": {:.3f}, \"nodes_before\": {}, \"nodes_after\": {}}}",
-                          passes.empty() ? "" : ", ", r.name, r.changed, r.ms, r.nodesBefore, r.nodesAfter);
+    passes += fmt::format("{}{{\"name\": \"{}\", \"ms\": {:.3f}, \"changed\": {}, \"nodes_before\": {}, \"nodes_after\": {}}}",
+                          passes.empty() ? "" : ", ", r.name, r.ms, r.changed, r.nodesBefore, r.nodesAfter);
   std::string fns;
-  for (const auto& f : c.plan.functions)
-    fns += fmt::format("{}{{\"name\": \"{}\", \"kernels\": {}}}", fns.empty() ? "" : ", ", f.name, f.kernels.size());
+  for (const FunctionStats& f : c.stats.functions)
+    fns += fmt::format(
+        "{}    \"{}\": {{\"ops_before\": {}, \"ops_after\": {}, \"kernels\": {}, \"arena_bytes\": {}, "
+        "\"naive_bytes\": {}, \"persistent_bytes\": {}, \"compile_ms\": {:.3f},\n      \"passes\": [{}]}}",
+        fns.empty() ? "" : ",\n", f.name, f.opsBefore, f.opsAfter, f.kernels, f.arenaBytes, f.naiveBytes,
+        f.persistentBytes, c.stats.totalMs, passes);
+  const lower::ModulePlan& p = c.plan;
   return fmt::format(
-      "{{\n  \"ops_before\": {},\n  \"ops\": {},\n  \"kernels\": {},\n  \"functions\": [{}],\n"
-      "  \"buffer_bytes\": {},\n  \"persistent_bytes\": {},\n  \"temp_bytes\": {},\n  \"cpu\": \"{}\",\n"
+      "{{\n  \"ops_before\": {},\n  \"ops\": {},\n  \"kernels\": {},\n"
+      "  \"buffer_bytes\": {},\n  \"persistent_bytes\": {},\n  \"temp_bytes\": {},\n"
+      "  \"arena_bytes\": {},\n  \"naive_bytes\": {},\n  \"arena_strategy\": \"{}\",\n"
+      "  \"arena_packing_bytes\": {},\n  \"arena_coloring_bytes\": {},\n  \"cpu\": \"{}\",\n"
       "  \"compile_ms\": {:.3f},\n  \"passes_ms\": {:.3f},\n  \"llvm_opt_ms\": {:.3f},\n  \"llvm_emit_ms\": {:.3f},\n"
-      "  \"passes\": [{}]\n}}\n",
-      c.stats.opsBefore, c.stats.opsAfter, c.stats.kernels, fns, c.plan.totalBytes, c.plan.persistentBytes,
-      c.plan.tempBytes, c.code.cpu, c.stats.totalMs, c.stats.passesMs, c.stats.llvmOptMs, c.stats.llvmEmitMs, passes);
+      "  \"passes\": [{}],\n  \"functions\": {{\n{}\n  }}\n}}\n",
+      c.stats.opsBefore, c.stats.opsAfter, c.stats.kernels, p.totalBytes, p.persistentBytes, p.tempBytes,
+      p.tempBytes, p.naiveTempBytes, lower::arenaStrategyName(p.strategy), p.packingBytes, p.coloringBytes,
+      c.code.cpu, c.stats.totalMs, c.stats.passesMs, c.stats.llvmOptMs, c.stats.llvmEmitMs, passes, fns);
 }
 
 // print(parse(print(g))) == print(g), or an internal error naming the first
@@ -72,6 +84,33 @@ static void checkRoundTrip(const ir::Graph& g) {
   lineStart = lineStart == std::string::npos ? 0 : lineStart + 1;
   throw ir::CompileError(fmt::format("internal: the printed graph does not parse back to itself, first difference in: {}",
                                      text.substr(lineStart, text.find('\n', at) - lineStart)));
+}
+
+// Non-source nodes each function needs (its kernels, one per op).
+static int32_t opsNeeded(const ir::Graph& g, const ir::Function& f) {
+  std::vector<bool> live = ir::ancestors(g, ir::functionRoots(f));
+  int32_t n = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) n += live[v] && !ir::isSource(g.node(v).op);
+  return n;
+}
+
+std::vector<FunctionStats> functionStats(const ir::Graph& before, const ir::Graph& after, const lower::ModulePlan& plan) {
+  std::vector<FunctionStats> out;
+  for (size_t i = 0; i < after.functions().size(); ++i) {
+    const ir::Function& f = after.functions()[i];
+    const lower::FunctionPlan& fp = plan.functions.at(i);
+    FunctionStats s;
+    s.name = f.name;
+    const ir::Function* old = before.findFunction(f.name);
+    s.opsBefore = old ? opsNeeded(before, *old) : 0;
+    s.opsAfter = opsNeeded(after, f);
+    s.kernels = static_cast<int64_t>(fp.kernels.size());
+    s.arenaBytes = fp.arenaBytes;
+    s.naiveBytes = fp.naiveBytes;
+    s.persistentBytes = fp.persistentBytes;
+    out.push_back(s);
+  }
+  return out;
 }
 
 Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileOptions& opts,
@@ -94,6 +133,16 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   ir::verifyOrThrow(input, "compile");
   if (verifyEach) checkRoundTrip(input);
   if (dump) {
+    // a pipeline shorter than the last run's must not leave its NN-pass.kir
+    // files behind to be mistaken for this run's
+    std::error_code ec;
+    if (fs::is_directory(c.dumpDir, ec))
+      for (const auto& e : fs::directory_iterator(c.dumpDir, ec)) {
+        std::string name = e.path().filename().string();
+        if (name.size() > 7 && std::isdigit(static_cast<unsigned char>(name[0])) &&
+            std::isdigit(static_cast<unsigned char>(name[1])) && name[2] == '-' && name.ends_with(".kir"))
+          fs::remove(e.path(), ec);
+      }
     if (!builtText.empty()) writeFile(c.dumpDir, "00-built.kir", builtText);
     writeFile(c.dumpDir, "01-grad.kir", ir::printGraph(input));
   }
@@ -119,6 +168,7 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
         ++c.stats.kernels;
       }
   c.stats.bufferBytes = c.plan.totalBytes;
+  c.stats.functions = functionStats(input, c.graph, c.plan);
   if (dump) {
     writeFile(c.dumpDir, "kernels.txt", lower::printPlan(c.graph, c.plan));
     writeFile(c.dumpDir, "graph.dot", graphDot(c.graph));
@@ -132,7 +182,7 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
     writeFile(c.dumpDir, "module.ll", c.code.llvmIR);
     writeFile(c.dumpDir, "module.opt.ll", c.code.llvmOptIR);
     writeFile(c.dumpDir, "module.s", c.code.assembly);
-    writeFile(c.dumpDir, "report.json", reportJson(c.graph, c));
+    writeFile(c.dumpDir, "report.json", reportJson(c));
   }
   return c;
 }

@@ -24,8 +24,17 @@ struct CompileOptions {
 
 namespace kiln::driver {
 
+// Per entry point: ops are the non-source nodes the function needs (one
+// kernel each before fusion), before and after the passes.
+struct FunctionStats {
+  std::string name;
+  int32_t opsBefore = 0, opsAfter = 0;
+  int64_t kernels = 0, arenaBytes = 0, naiveBytes = 0, persistentBytes = 0;
+};
+
 struct CompileStats {
   int32_t opsBefore = 0, opsAfter = 0;
+  std::vector<FunctionStats> functions;
   int64_t kernels = 0;
   int64_t bufferBytes = 0;
   double totalMs = 0, passesMs = 0, llvmOptMs = 0, llvmEmitMs = 0;
@@ -44,6 +53,9 @@ struct Compiled {
 // it is dumped as 00-built.kir. `g` is dumped as 01-grad.kir.
 Compiled compile(const ir::Graph& g, std::string_view prefix, const CompileOptions& opts,
                  const std::string& builtText = {});
+
+// Per-function counts and bytes for report.json and kiln-opt --stats.
+std::vector<FunctionStats> functionStats(const ir::Graph& before, const ir::Graph& after, const lower::ModulePlan& plan);
 
 // Writes `text` to dir/name, creating dir; throws with the path on failure.
 void writeFile(const std::string& dir, const std::string& name, std::string_view text);

@@ -1,6 +1,37 @@
-// Scheduling and buffer assignment for the kernel IR.
+// Kernel schedule and memory plan for the kernel IR.
+//
+// Memory is one block per model instance:
+//   [persistent: sources | function outputs | update staging][arena]
+// Sources (inputs, params, state), function outputs and the staging copies of
+// updates keep their own bytes for the life of the instance. Every other value
+// a function computes (a temporary) lives in the arena, which all entry points
+// share: each function's kernels run in value-id order, a temporary is live
+// from its kernel through the last kernel of that function that reads it
+// (through the end-of-call copies when an update reads it), and two
+// temporaries may share bytes only if no function has both live at once.
+//
+// Codegen marks every kernel argument `noalias`, so a kernel's output must
+// never overlap its inputs. The liveness rule guarantees it: an operand is
+// live at the kernel that reads it, the same point its output's life starts,
+// so the two interfere. There is no in-place reuse (an elementwise kernel
+// writing over its dead input) for that reason.
+//
+// Offsets come from two strategies over the same interference relation, and
+// the smaller arena wins (ties to interval packing):
+//   - interval packing: temporaries by size (largest first, then id), each at
+//     the lowest 64-byte-aligned offset where it overlaps no interfering
+//     temporary already placed (first fit);
+//   - graph colouring: Boost.Graph's sequential_vertex_coloring of the
+//     interference graph (same vertex order), one slot per colour, as big as
+//     its biggest member, slots end to end.
+// Packing lets a large buffer's bytes be shared by several small ones live at
+// different times, which colouring cannot, so it is never worse in practice;
+// report.json gives both sizes.
 #include "Plan.h"
 
+#include <algorithm>
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/sequential_vertex_coloring.hpp>
 #include <fmt/format.h>
 
 #include "ir/Text.h"
@@ -21,11 +52,106 @@ std::string_view bufferKindName(BufferKind k) {
   return "?";
 }
 
+std::string_view arenaStrategyName(ArenaStrategyKind k) {
+  return k == ArenaStrategyKind::IntervalPacking ? "interval-packing" : "graph-coloring";
+}
+
 static int64_t alignUp(int64_t x) { return (x + kBufferAlign - 1) / kBufferAlign * kBufferAlign; }
+static int64_t slotBytes(const ir::Graph& g, ValueId v) { return alignUp(std::max<int64_t>(g.type(v).byteSize(), 1)); }
+
+namespace {
+
+// A temporary's live ranges on the concatenated timeline of all functions
+// (function k's kernel i is at base_k + i; base_k + n_k is its copy phase).
+struct Temp {
+  ValueId value;
+  int64_t bytes;
+  std::vector<std::pair<int32_t, int32_t>> ranges;  // inclusive, sorted
+};
+
+// Interference: pairs of temporaries (indices) with an overlapping range,
+// found by a sweep over range starts. Each pair appears once, smaller first.
+std::vector<std::vector<size_t>> interference(const std::vector<Temp>& temps) {
+  struct Range {
+    int32_t lo, hi;
+    size_t temp;
+  };
+  std::vector<Range> rs;
+  for (size_t t = 0; t < temps.size(); ++t)
+    for (auto [lo, hi] : temps[t].ranges) rs.push_back({lo, hi, t});
+  std::sort(rs.begin(), rs.end(), [](const Range& a, const Range& b) {
+    return std::tie(a.lo, a.hi, a.temp) < std::tie(b.lo, b.hi, b.temp);
+  });
+  std::vector<std::vector<size_t>> adj(temps.size());
+  std::vector<Range> active;
+  for (const Range& r : rs) {
+    std::erase_if(active, [&](const Range& a) { return a.hi < r.lo; });
+    for (const Range& a : active)
+      if (a.temp != r.temp) {
+        adj[a.temp].push_back(r.temp);
+        adj[r.temp].push_back(a.temp);
+      }
+    active.push_back(r);
+  }
+  for (auto& a : adj) {
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+  }
+  return adj;
+}
+
+// First fit, largest first: returns arena offsets by temp index.
+std::vector<int64_t> packIntervals(const std::vector<Temp>& temps, const std::vector<std::vector<size_t>>& adj,
+                                   const std::vector<size_t>& order, int64_t& arenaBytes) {
+  std::vector<int64_t> off(temps.size(), -1);
+  arenaBytes = 0;
+  for (size_t t : order) {
+    std::vector<std::pair<int64_t, int64_t>> taken;
+    for (size_t u : adj[t])
+      if (off[u] >= 0) taken.push_back({off[u], off[u] + temps[u].bytes});
+    std::sort(taken.begin(), taken.end());
+    int64_t at = 0;
+    for (auto [lo, hi] : taken) {
+      if (lo >= at + temps[t].bytes) break;
+      at = std::max(at, hi);
+    }
+    off[t] = at;
+    arenaBytes = std::max(arenaBytes, at + temps[t].bytes);
+  }
+  return off;
+}
+
+// Colour classes as slots: returns arena offsets by temp index.
+std::vector<int64_t> colorSlots(const std::vector<Temp>& temps, const std::vector<std::vector<size_t>>& adj,
+                                const std::vector<size_t>& order, int64_t& arenaBytes) {
+  using UG = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS>;
+  UG ig(temps.size());
+  for (size_t t = 0; t < temps.size(); ++t)
+    for (size_t u : adj[t])
+      if (t < u) boost::add_edge(t, u, ig);
+  std::vector<size_t> color(temps.size(), 0);
+  auto colorMap = boost::make_iterator_property_map(color.begin(), boost::get(boost::vertex_index, ig));
+  // colour in `order` (largest first), so big temporaries claim the first slots
+  auto orderMap = boost::make_iterator_property_map(order.begin(), boost::identity_property_map());
+  size_t colors = boost::sequential_vertex_coloring(ig, orderMap, colorMap);
+  std::vector<int64_t> slotSize(colors, 0), slotAt(colors, 0);
+  for (size_t t = 0; t < temps.size(); ++t) slotSize[color[t]] = std::max(slotSize[color[t]], temps[t].bytes);
+  arenaBytes = 0;
+  for (size_t c = 0; c < colors; ++c) {
+    slotAt[c] = arenaBytes;
+    arenaBytes += slotSize[c];
+  }
+  std::vector<int64_t> off(temps.size());
+  for (size_t t = 0; t < temps.size(); ++t) off[t] = slotAt[color[t]];
+  return off;
+}
+
+}  // namespace
 
 ModulePlan planModule(const ir::Graph& g) {
   ModulePlan p;
-  p.offsetOf.assign(static_cast<size_t>(g.size()), -1);
+  const size_t n = static_cast<size_t>(g.size());
+  p.offsetOf.assign(n, -1);
   int64_t cursor = 0;
   auto slot = [&](int64_t bytes) {
     int64_t at = cursor;
@@ -33,13 +159,16 @@ ModulePlan planModule(const ir::Graph& g) {
     return at;
   };
   auto place = [&](ValueId v) { p.offsetOf[v] = slot(g.type(v).byteSize()); };
+
   // persistent: sources first (in graph order), then function outputs
   for (ValueId v = 0; v < g.size(); ++v) {
-    const ir::Node& n = g.node(v);
-    if (!ir::isSource(n.op)) continue;
+    const ir::Node& node = g.node(v);
+    if (!ir::isSource(node.op)) continue;
     place(v);
-    BufferKind k = n.op == OpKind::Input ? BufferKind::Input : n.op == OpKind::Param ? BufferKind::Param : BufferKind::State;
-    p.named.push_back({n.name, k, v, p.offsetOf[v], n.type});
+    BufferKind k = node.op == OpKind::Input ? BufferKind::Input
+                   : node.op == OpKind::Param ? BufferKind::Param
+                                              : BufferKind::State;
+    p.named.push_back({node.name, k, v, p.offsetOf[v], node.type});
   }
   std::vector<FunctionPlan> fps;
   for (const ir::Function& f : g.functions()) {
@@ -53,35 +182,106 @@ ModulePlan planModule(const ir::Graph& g) {
         int64_t at = slot(bytes);
         fp.copies.push_back({name, fmt::format("%{}", o.value), at, p.offsetOf[o.value], bytes});
         p.named.push_back({name, BufferKind::Output, o.value, at, g.type(o.value)});
+        fp.persistentBytes += alignUp(bytes);
         continue;
       }
       if (p.offsetOf[o.value] < 0) place(o.value);
       p.named.push_back({name, BufferKind::Output, o.value, p.offsetOf[o.value], g.type(o.value)});
+      fp.persistentBytes += slotBytes(g, o.value);
     }
     fps.push_back(std::move(fp));
   }
+  // staging for updates whose new value is another update's target (it must
+  // be read before that update writes it); persistent, since it is rare
+  std::vector<std::vector<int64_t>> stageAt(g.functions().size());
+  for (size_t fi = 0; fi < g.functions().size(); ++fi) {
+    const ir::Function& f = g.functions()[fi];
+    std::vector<bool> target(n, false);
+    for (const ir::Update& u : f.updates) target[u.target] = true;
+    for (const ir::Update& u : f.updates) {
+      bool stage = target[u.value] && u.value != u.target;
+      stageAt[fi].push_back(stage ? slot(g.type(u.target).byteSize()) : -1);
+      if (stage) fps[fi].persistentBytes += slotBytes(g, u.target);
+    }
+  }
   p.persistentBytes = cursor;
-  // temporaries: one slot each, in graph order
-  for (ValueId v = 0; v < g.size(); ++v)
-    if (p.offsetOf[v] < 0) place(v);
+
+  // kernels, and each temporary's live ranges on the joint timeline
+  std::vector<int32_t> tempIndex(n, -1);
+  std::vector<Temp> temps;
+  std::vector<std::vector<bool>> usedBy;  // by function: values its kernels touch
+  int32_t base = 0;
+  for (size_t fi = 0; fi < g.functions().size(); ++fi) {
+    const ir::Function& f = g.functions()[fi];
+    FunctionPlan& fp = fps[fi];
+    std::vector<ValueId> roots = ir::functionRoots(f);
+    std::vector<bool> live = ir::ancestors(g, roots);
+    for (ValueId v = 0; v < g.size(); ++v)
+      if (live[v] && !ir::isSource(g.node(v).op)) fp.kernels.push_back({v});
+    const int32_t end = base + static_cast<int32_t>(fp.kernels.size());  // the copy phase
+    std::vector<int32_t> first(n, -1), last(n, -1);
+    for (size_t i = 0; i < fp.kernels.size(); ++i) {
+      ValueId v = fp.kernels[i].value;
+      int32_t at = base + static_cast<int32_t>(i);
+      first[v] = at;
+      last[v] = std::max(last[v], at);
+      for (ValueId o : g.node(v).operands) last[o] = std::max(last[o], at);
+    }
+    // values the end-of-call copies read stay live through them
+    for (const ir::Update& u : f.updates) last[u.value] = end;
+    std::vector<bool> used(n, false);
+    for (ValueId v = 0; v < g.size(); ++v) {
+      if (!live[v]) continue;
+      used[v] = true;
+      if (p.offsetOf[v] >= 0) {
+        if (ir::isSource(g.node(v).op)) fp.persistentBytes += slotBytes(g, v);
+        continue;
+      }
+      if (tempIndex[v] < 0) {
+        tempIndex[v] = static_cast<int32_t>(temps.size());
+        temps.push_back({v, slotBytes(g, v), {}});
+      }
+      // a kernel nothing reads still writes its buffer at its own position
+      temps[static_cast<size_t>(tempIndex[v])].ranges.push_back({first[v], std::max(first[v], last[v])});
+      fp.naiveBytes += slotBytes(g, v);
+    }
+    usedBy.push_back(std::move(used));
+    base = end + 1;
+  }
+
+  // arena offsets: both strategies, the smaller arena wins
+  std::vector<size_t> order(temps.size());
+  for (size_t t = 0; t < temps.size(); ++t) order[t] = t;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return temps[a].bytes > temps[b].bytes; });
+  std::vector<std::vector<size_t>> adj = interference(temps);
+  std::vector<int64_t> packed = packIntervals(temps, adj, order, p.packingBytes);
+  std::vector<int64_t> colored = colorSlots(temps, adj, order, p.coloringBytes);
+  bool useColoring = p.coloringBytes < p.packingBytes;
+  p.strategy = useColoring ? ArenaStrategyKind::GraphColoring : ArenaStrategyKind::IntervalPacking;
+  const std::vector<int64_t>& arena = useColoring ? colored : packed;
+  p.tempBytes = useColoring ? p.coloringBytes : p.packingBytes;
+  for (size_t t = 0; t < temps.size(); ++t) {
+    p.offsetOf[temps[t].value] = p.persistentBytes + arena[t];
+    p.naiveTempBytes += temps[t].bytes;
+  }
+  p.totalBytes = p.persistentBytes + p.tempBytes;
 
   for (size_t fi = 0; fi < g.functions().size(); ++fi) {
     const ir::Function& f = g.functions()[fi];
     FunctionPlan& fp = fps[fi];
-    std::vector<bool> live = ir::ancestors(g, ir::functionRoots(f));
-    for (ValueId v = 0; v < g.size(); ++v)
-      if (live[v] && !ir::isSource(g.node(v).op)) fp.kernels.push_back({v});
-    std::vector<bool> target(static_cast<size_t>(g.size()), false);
-    for (const ir::Update& u : f.updates) target[u.target] = true;
+    for (const Temp& t : temps)
+      if (usedBy[fi][t.value])
+        fp.arenaBytes = std::max(fp.arenaBytes, p.offsetOf[t.value] - p.persistentBytes + t.bytes);
     std::vector<Copy> updates;
-    for (const ir::Update& u : f.updates) {
+    for (size_t ui = 0; ui < f.updates.size(); ++ui) {
+      const ir::Update& u = f.updates[ui];
+      if (u.value == u.target) continue;  // `w = w`: nothing to copy
       int64_t bytes = g.type(u.target).byteSize();
       int64_t src = p.offsetOf[u.value];
       std::string srcName = fmt::format("%{}", u.value);
-      if (target[u.value] && u.value != u.target) {  // read the value before any update writes it
-        int64_t at = slot(bytes);
-        fp.copies.push_back({"stage", srcName, at, src, bytes});
-        src = at;
+      if (stageAt[fi][ui] >= 0) {  // read the value before any update writes it
+        fp.copies.push_back({"stage", srcName, stageAt[fi][ui], src, bytes});
+        src = stageAt[fi][ui];
         srcName = "stage";
       }
       updates.push_back({fmt::format("%{}", u.target), srcName, p.offsetOf[u.target], src, bytes});
@@ -89,25 +289,25 @@ ModulePlan planModule(const ir::Graph& g) {
     fp.copies.insert(fp.copies.end(), updates.begin(), updates.end());
     p.functions.push_back(std::move(fp));
   }
-  p.totalBytes = cursor;
-  p.tempBytes = p.totalBytes - p.persistentBytes;
   return p;
 }
 
 std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
   std::string s = fmt::format("# memory: {} bytes ({} persistent, {} temporary)\n", p.totalBytes, p.persistentBytes,
                               p.tempBytes);
+  s += fmt::format("# arena: {} ({} bytes by interval packing, {} by graph coloring, {} with no reuse)\n",
+                   arenaStrategyName(p.strategy), p.packingBytes, p.coloringBytes, p.naiveTempBytes);
   for (const NamedBuffer& b : p.named)
     s += fmt::format("buffer {:<8} {:<40} @{:<10} {}\n", bufferKindName(b.kind), b.name, b.offset, ir::typeStr(b.type));
   for (const FunctionPlan& f : p.functions) {
     s += fmt::format("\nfunc @{}: {} kernels\n", f.name, f.kernels.size());
     for (size_t i = 0; i < f.kernels.size(); ++i) {
       ValueId v = f.kernels[i].value;
-      const ir::Node& n = g.node(v);
+      const ir::Node& node = g.node(v);
       std::string ins;
-      for (ValueId o : n.operands) ins += fmt::format("{}%{}@{}", ins.empty() ? "" : ", ", o, p.offsetOf[o]);
-      s += fmt::format("  k{:<4} {:<11} %{}@{} <- {}  : {}\n", i, ir::opName(n.op), v, p.offsetOf[v], ins,
-                       ir::typeStr(n.type));
+      for (ValueId o : node.operands) ins += fmt::format("{}%{}@{}", ins.empty() ? "" : ", ", o, p.offsetOf[o]);
+      s += fmt::format("  k{:<4} {:<11} %{}@{} <- {}  : {}\n", i, ir::opName(node.op), v, p.offsetOf[v], ins,
+                       ir::typeStr(node.type));
     }
     for (const Copy& c : f.copies) s += fmt::format("  copy        {}@{} <- {}@{}\n", c.dst, c.dstOffset, c.src, c.srcOffset);
   }

@@ -1,10 +1,13 @@
 // Kernel IR: what each entry point runs, in order, over which buffers.
 //
 // Every non-source op becomes one kernel (a loop nest of its op family) for
-// now; fusion will group several ops into one kernel. Every value gets a
-// buffer in one block of memory per model instance: sources and function
-// outputs in named, persistent buffers; everything else in an activation
-// area. This first plan gives each temporary its own slot (no reuse).
+// now; fusion will group several ops into one kernel. Kernels run in value-id
+// order (the `schedule` pass picks that order). Every value a function needs
+// gets a buffer in one block of memory per model instance: sources, function
+// outputs and update staging in named or persistent buffers; every other
+// value (a temporary) in one activation arena shared by all entry points, at
+// an offset planned from liveness intervals so that temporaries never live
+// at the same time may share bytes (memory planning, see Plan.cpp).
 #pragma once
 
 #include <cstdint>
@@ -44,15 +47,25 @@ struct FunctionPlan {
   std::string name;
   std::vector<Kernel> kernels;  // in execution order
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
+  int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
+  int64_t naiveBytes = 0;       // its temporaries' bytes with no reuse (each its own aligned slot)
+  int64_t persistentBytes = 0;  // the named/persistent buffers it reads or writes
 };
 
+// How the arena offsets were chosen; both strategies are always computed.
+enum class ArenaStrategyKind { IntervalPacking, GraphColoring };
+std::string_view arenaStrategyName(ArenaStrategyKind k);
+
 struct ModulePlan {
-  std::vector<int64_t> offsetOf;  // by value id; -1 = no buffer
+  std::vector<int64_t> offsetOf;  // by value id; -1 = no buffer (a value no function needs)
   std::vector<NamedBuffer> named;
   std::vector<FunctionPlan> functions;
   int64_t totalBytes = 0;
-  int64_t persistentBytes = 0;  // sources and outputs
-  int64_t tempBytes = 0;
+  int64_t persistentBytes = 0;  // sources, outputs and staging, at the start of the block
+  int64_t tempBytes = 0;        // the arena, after the persistent region
+  int64_t naiveTempBytes = 0;   // every temporary in its own slot
+  int64_t packingBytes = 0, coloringBytes = 0;  // arena size under each strategy
+  ArenaStrategyKind strategy = ArenaStrategyKind::IntervalPacking;
 };
 
 inline constexpr int64_t kBufferAlign = 64;

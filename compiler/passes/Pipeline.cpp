@@ -21,8 +21,19 @@ const PassInfo* findPass(std::string_view name) {
   return nullptr;
 }
 
-// Short and linear on purpose; each later pass gets one line here.
-std::vector<std::string> defaultPipeline() { return {"dce"}; }
+// Short and linear on purpose: one line per step, each logged by runPasses
+// (PassRecord) and dumped by the driver as NN-<pass>.kir.
+std::vector<std::string> defaultPipeline() {
+  return {
+      "dce",       // drop what no entry point needs, so later passes see less
+      "cse",       // one value per distinct computation (e.g. Adam's per-param constants)
+      "fold",      // constant subgraphs -> splat consts (broadcast(const) included)
+      "simplify",  // algebraic identities over the folded constants
+      "cse",       // simplify can make ops equal (matmul(transpose(a), b) becomes matmul(a, b, ta))
+      "dce",       // drop what cse/fold/simplify left unused
+      "schedule",  // kernel order with a lower peak of live temporaries
+  };
+}
 
 std::vector<PassRecord> runPasses(ir::Graph& g, const std::vector<std::string>& names, bool verifyEach,
                                   const std::function<void(const PassRecord&, const ir::Graph&)>& after) {

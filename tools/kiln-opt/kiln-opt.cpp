@@ -1,6 +1,9 @@
 // kiln-opt: reads .kir text, runs passes, prints the result or a later stage.
 //   kiln-opt FILE.kir|- [--passes=a,b] [--emit=graph|kernels|llvm|asm]
 //            [--print-after-all] [--stats]
+// --stats prints to stderr, per pass, whether it changed the graph, its time
+// and node counts, then per entry point its op counts before/after the passes,
+// kernels and planned bytes (arena, no-reuse, persistent).
 // --emit=llvm|asm compile the graph after --passes, running dce once more so
 // dead values get no buffers.
 #include <cstdio>
@@ -64,13 +67,22 @@ int main(int argc, char** argv) {
   }
   try {
     ir::Graph g = ir::parseGraph(text.str(), file == "-" ? "<stdin>" : file);
+    const ir::Graph input = g;
     auto records = passes::runPasses(g, passNames, true, [&](const passes::PassRecord& r, const ir::Graph& after) {
       if (printAfterAll) std::printf("// after %s\n%s", r.name.c_str(), ir::printGraph(after).c_str());
     });
-    if (stats)
+    if (stats) {
       for (const auto& r : records)
         std::fprintf(stderr, "pass %-12s %s %8.3f ms  nodes %d -> %d\n", r.name.c_str(), r.changed ? "changed" : "same   ",
                      r.ms, r.nodesBefore, r.nodesAfter);
+      // per entry point: ops it needs before/after the passes, and its plan
+      lower::ModulePlan plan = lower::planModule(g);
+      for (const driver::FunctionStats& f : driver::functionStats(input, g, plan))
+        std::fprintf(stderr, "function %-10s ops %d -> %d  kernels %lld  arena %lld  naive %lld  persistent %lld bytes\n",
+                     f.name.c_str(), f.opsBefore, f.opsAfter, static_cast<long long>(f.kernels),
+                     static_cast<long long>(f.arenaBytes), static_cast<long long>(f.naiveBytes),
+                     static_cast<long long>(f.persistentBytes));
+    }
     if (emit == "graph") {
       std::fputs(ir::printGraph(g).c_str(), stdout);
     } else if (emit == "kernels") {
