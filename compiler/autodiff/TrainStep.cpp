@@ -61,6 +61,7 @@ struct Step {
   }
 };
 
+// min(a, b) for a constant b
 Tensor minOf(Tensor a, double b) { return minimum(a, a.graph().constant(b)); }
 // g + wd*p, the coupled (L2) weight decay
 Tensor withL2(const Item& it) { return it.weightDecay == 0.0 ? it.grad : it.grad + it.weightDecay * it.p; }

@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "TestUtil.h"
+#include "driver/Aot.h"
 
 using namespace kiln;
 using kiln::test::HostTensor;
@@ -405,4 +406,21 @@ TEST_CASE("optim: batch-norm running statistics update on every accumulated call
     if (call % 2 == 0) CHECK(read(*jm, "l1.w") == w);               // not yet
     else CHECK(test::maxAbsDiff(read(*jm, "l1.w"), w) > 1e-5f);     // the k-th call
   }
+}
+
+TEST_CASE("optim: a step with every option gets AOT accessors for its outputs and state") {
+  Mlp n(8, AdamW{.amsgrad = true}, [](Mlp& m) {
+    return TrainOptions{.clipValue = 1.0, .clipNorm = 1.0, .schedule = CosineAnnealingLR{.tMax = 10},
+                        .warmup = LinearWarmup{}, .groups = {{.params = {m.l3.bias}, .lr = 0.1}},
+                        .frozen = {m.l1.weight}, .accumulate = 2};
+  });
+  driver::Compiled c = driver::compile(n.g.ir(), "opt", {});
+  std::string header = aot::headerText(c, "opt");
+  for (const char* name : {"trainStep_loss()", "trainStep_grad_norm()", "trainStep_lr()", "trainStep_t()",
+                           "trainStep_micro()", "trainStep_adam_bc2()", "trainStep_l2_w_adam_vmax()",
+                           "trainStep_l3_b_grad_acc()"}) {
+    CAPTURE(name);
+    CHECK(header.find(name) != std::string::npos);
+  }
+  CHECK(header.find("trainStep_l1_w_adam_m()") == std::string::npos);  // frozen: no state
 }
