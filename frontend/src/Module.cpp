@@ -40,9 +40,10 @@ void Module::addFunction(std::string name, std::vector<Tensor> inputs, std::vect
   }
 }
 
-void Module::addTrainStep(std::string name, Tensor loss, const Optimizer& opt, Loc loc) {
+void Module::addTrainStep(std::string name, Tensor loss, const Optimizer& opt, const TrainOptions& options,
+                          Loc loc) {
   if (builtText_.empty()) builtText_ = ir::printGraph(g_->ir());
-  kiln::addTrainStep(*g_, std::move(name), loss, opt, loc);
+  kiln::addTrainStep(*g_, std::move(name), loss, opt, options, loc);
 }
 
 std::string Module::builtText() const { return builtText_.empty() ? ir::printGraph(g_->ir()) : builtText_; }

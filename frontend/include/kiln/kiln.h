@@ -28,9 +28,12 @@ public:
   void addFunction(std::string name, std::vector<Tensor> inputs, std::vector<Tensor> outputs, Loc loc = Loc::current());
   void addFunction(std::string name, std::vector<Tensor> inputs, std::vector<std::pair<std::string, Tensor>> outputs,
                    Loc loc = Loc::current());
-  // Forward + backward + optimizer update of every param `loss` depends on,
-  // as one function with output "loss".
-  void addTrainStep(std::string name, Tensor loss, const Optimizer& opt, Loc loc = Loc::current());
+  // Forward + backward + optimizer update of every param `loss` depends on
+  // (except options.frozen), as one function with output "loss" (plus
+  // "grad_norm" with options.clipNorm and "lr" with a schedule). See
+  // TrainOptions in autodiff/TrainStep.h and docs/optimizers.md.
+  void addTrainStep(std::string name, Tensor loss, const Optimizer& opt, const TrainOptions& options = {},
+                    Loc loc = Loc::current());
 
   Graph& graph() const { return *g_; }
   const ir::Graph& ir() const { return g_->ir(); }
