@@ -2,11 +2,13 @@
 // generated object) and libkiln_rt only.
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <exception>
 #include <string>
 
 #include <kiln/rt/Runtime.h>
 
+#include "Example.h"
 #include "mnist_mlp.h"
 
 using namespace kiln;
@@ -32,25 +34,33 @@ static double evaluate(mnist_mlp::Model& m, const rt::Dataset& ds) {
 int main(int argc, char** argv) {
   try {
     rt::Args args(argc, argv,
-                  "usage: mnist_mlp [--data DIR] [--epochs N] [--seed S]\n"
-                  "Trains a 784-128-10 MLP (relu, Adam lr 1e-3, batch 64) on MNIST.");
-    std::string dir = args.getString("data", "data/mnist");
-    int64_t epochs = args.getInt("epochs", 10);
-    int64_t seed = args.getInt("seed", 1);
+                  std::string("usage: mnist_mlp [options]\n"
+                              "Trains a 784-128-10 MLP (relu, Adam lr 1e-3, batch 64) on MNIST.\n") +
+                      example::commonUsage());
+    example::Common c = example::parseCommon(args, "mnist_mlp", 10, 4, "data/mnist");
     args.finish();
-    if (epochs < 1) throw rt::Error("--epochs must be at least 1, got " + std::to_string(epochs));
 
-    rt::Dataset train = rt::loadMnist(dir, "train");
-    rt::Dataset test = rt::loadMnist(dir, "test");
-    std::printf("mnist_mlp: %lld train / %lld test examples, %lld epochs, seed %lld\n",
+    rt::Dataset train = rt::loadMnist(c.data, "train");
+    rt::Dataset test = rt::loadMnist(c.data, "test");
+    if (c.quick) {  // the first 2,000 training examples
+      train.count = std::min<int64_t>(train.count, 2000);
+      train.images.resize(static_cast<size_t>(train.count * train.features));
+      train.labels.resize(static_cast<size_t>(train.count));
+    }
+    std::printf("mnist_mlp: %lld train / %lld test examples, %lld epochs, seed %llu\n",
                 static_cast<long long>(train.count), static_cast<long long>(test.count),
-                static_cast<long long>(epochs), static_cast<long long>(seed));
+                static_cast<long long>(c.epochs), static_cast<unsigned long long>(c.seed));
 
     mnist_mlp::Model m;
-    m.init(static_cast<uint64_t>(seed));
-    rt::Batcher batches(train.count, kBatch, static_cast<uint64_t>(seed));
-    double acc = 0;
-    for (int64_t e = 0; e < epochs; ++e) {
+    m.init(c.seed);
+    if (!c.resume.empty()) {
+      m.load(c.resume);
+      std::printf("resumed from %s\n", c.resume.c_str());
+    }
+    rt::MetricsLog log(c.metricsCsv(), {"epoch", "train_loss", "test_accuracy"});
+    rt::Batcher batches(train.count, kBatch, c.seed);
+    double acc = evaluate(m, test);
+    for (int64_t e = 0; e < c.epochs; ++e) {
       batches.startEpoch(e);
       rt::Progress bar("epoch " + std::to_string(e + 1), batches.batchesPerEpoch());
       std::span<const int64_t> idx;
@@ -67,10 +77,16 @@ int main(int argc, char** argv) {
       }
       bar.finish();
       acc = evaluate(m, test);
+      log.row({static_cast<double>(e + 1), lossSum / steps, acc});
       std::printf("epoch %2lld  train loss %.4f  test accuracy %.4f\n", static_cast<long long>(e + 1),
                   lossSum / steps, acc);
       std::fflush(stdout);
     }
+    if (!c.save.empty()) {
+      m.save(c.save);
+      std::printf("saved %s\n", c.save.c_str());
+    }
+    example::finishPlots(c, "mnist_mlp");
     std::printf("final test accuracy: %.4f\n", acc);
     return 0;
   } catch (const std::exception& e) {

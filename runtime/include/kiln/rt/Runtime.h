@@ -8,6 +8,7 @@
 #include "kiln/rt/Idx.h"
 #include "kiln/rt/Init.h"
 #include "kiln/rt/Memory.h"
+#include "kiln/rt/Metrics.h"
 #include "kiln/rt/Mnist.h"
 #include "kiln/rt/Progress.h"
 #include "kiln/rt/Random.h"
