@@ -5,7 +5,7 @@
 #include "Codegen.h"
 
 #include "ir/Shapes.h"
-#include "lower/Fusion.h"
+#include "passes/Fusion.h"
 
 #include <map>
 
@@ -278,7 +278,7 @@ private:
       in.push_back(f->getArg(static_cast<unsigned>(i + 1)));
       leaf_[k.inputs[i]] = in.back();
     }
-    if (lower::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
+    if (passes::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
     else emitBody(n, out, in);
     b_.CreateRetVoid();
     return f;

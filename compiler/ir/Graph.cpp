@@ -20,6 +20,13 @@ void Attrs::set(std::string key, AttrValue v) {
   entries_.insert(it, {std::move(key), std::move(v)});
 }
 
+bool Attrs::erase(std::string_view key) {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e.first == key; });
+  if (it == entries_.end()) return false;
+  entries_.erase(it);
+  return true;
+}
+
 const AttrValue* Attrs::find(std::string_view key) const {
   for (const auto& [k, v] : entries_)
     if (k == key) return &v;

@@ -37,6 +37,7 @@ using AttrValue = std::variant<int64_t, double, std::vector<int64_t>, std::strin
 class Attrs {
 public:
   void set(std::string key, AttrValue v);
+  bool erase(std::string_view key);  // false if absent
   bool has(std::string_view key) const;
   const AttrValue* find(std::string_view key) const;
   int64_t getInt(std::string_view key) const;

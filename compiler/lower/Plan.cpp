@@ -34,7 +34,7 @@
 #include <boost/graph/sequential_vertex_coloring.hpp>
 #include <fmt/format.h>
 
-#include "Fusion.h"
+#include "passes/Fusion.h"
 #include "ir/Text.h"
 
 namespace kiln::lower {
@@ -152,11 +152,11 @@ std::vector<int64_t> colorSlots(const std::vector<Temp>& temps, const std::vecto
 // The kernel of `v`, with its inputs and the values fused into it.
 static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
   Kernel k{v, {}, {}};
-  if (!evaluatesOperandsByIndex(g.node(v).op)) {
+  if (!passes::evaluatesOperandsByIndex(g.node(v).op)) {
     k.inputs = g.node(v).operands;
     return k;
   }
-  k.inputs = kernelInputs(g, v, inlined);
+  k.inputs = passes::kernelInputs(g, v, inlined);
   std::vector<ValueId> stack = g.node(v).operands;
   while (!stack.empty()) {
     ValueId o = stack.back();
@@ -173,7 +173,7 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   ModulePlan p;
   const size_t n = static_cast<size_t>(g.size());
   p.offsetOf.assign(n, -1);
-  p.inlined = opts.fuse ? chooseInlined(g) : std::vector<bool>(n, false);
+  p.inlined = opts.fuse ? passes::chooseInlined(g, passes::fusedMarks(g)) : std::vector<bool>(n, false);
   int64_t cursor = 0;
   auto slot = [&](int64_t bytes) {
     int64_t at = cursor;

@@ -77,7 +77,7 @@ struct ModulePlan {
 inline constexpr int64_t kBufferAlign = 64;
 
 struct PlanOptions {
-  bool fuse = true;  // inline elementwise producers into consumers (Fusion.h)
+  bool fuse = true;  // honour the `fuse` pass's marks (passes/Fusion.h)
 };
 
 ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts = {});

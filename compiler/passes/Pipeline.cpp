@@ -32,6 +32,7 @@ std::vector<std::string> defaultPipeline() {
       "cse",       // simplify can make ops equal (matmul(transpose(a), b) becomes matmul(a, b, ta))
       "dce",       // drop what cse/fold/simplify left unused
       "schedule",  // kernel order with a lower peak of live temporaries
+      "fuse",      // mark elementwise producers their consumers' kernels compute
   };
 }
 

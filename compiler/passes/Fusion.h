@@ -20,10 +20,16 @@
 
 #include "ir/Graph.h"
 
-namespace kiln::lower {
+namespace kiln::passes {
 
-// inlined[v]: v has no kernel or buffer; its consumers compute it.
-std::vector<bool> chooseInlined(const ir::Graph& g);
+// inlined[v]: v has no kernel or buffer; its consumers compute it. Only
+// values with candidate[v] are considered (empty = every value).
+std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& candidate = {});
+
+// The attribute the `fuse` pass sets on the values it fuses (`fused = 1`);
+// lowering honours it where the rules above still allow.
+inline constexpr const char* kFusedAttr = "fused";
+std::vector<bool> fusedMarks(const ir::Graph& g);
 
 // The materialized values root's kernel reads (through its inlined
 // operands), in first-use order, without duplicates.
@@ -32,4 +38,4 @@ std::vector<ir::ValueId> kernelInputs(const ir::Graph& g, ir::ValueId root, cons
 // Whether a root of this op evaluates its operands through generators.
 bool evaluatesOperandsByIndex(ir::OpKind op);
 
-}  // namespace kiln::lower
+}  // namespace kiln::passes

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace kiln::lower {
+namespace kiln::passes {
 
 using ir::FamilyKind;
 using ir::OpKind;
@@ -35,7 +35,7 @@ bool readsEachOnce(OpKind c) {
 
 }  // namespace
 
-std::vector<bool> chooseInlined(const ir::Graph& g) {
+std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& candidate) {
   const size_t n = static_cast<size_t>(g.size());
   std::vector<std::vector<ValueId>> users(n);
   for (ValueId v = 0; v < g.size(); ++v)
@@ -52,6 +52,7 @@ std::vector<bool> chooseInlined(const ir::Graph& g) {
   for (ValueId v = g.size(); v-- > 0;) {
     const ir::Node& node = g.node(v);
     if (ir::isSource(node.op) || pinned[v] || users[v].empty()) continue;
+    if (!candidate.empty() && !candidate[v]) continue;
     FamilyKind fam = ir::opFamily(node.op);
     bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map, index = isIndexOp(node.op);
     if (!fill && !map && !index) continue;
@@ -90,6 +91,31 @@ std::vector<bool> chooseInlined(const ir::Graph& g) {
   return inlined;
 }
 
+std::vector<bool> fusedMarks(const ir::Graph& g) {
+  std::vector<bool> m(static_cast<size_t>(g.size()), false);
+  for (ValueId v = 0; v < g.size(); ++v) m[v] = g.node(v).attrs.getInt(kFusedAttr, 0) != 0;
+  return m;
+}
+
+// fuse: marks every value the rules let its consumers compute (`fused = 1`)
+// and clears stale marks; lowering then gives those values no kernel.
+bool runFuse(ir::Graph& g) {
+  std::vector<bool> want = chooseInlined(g);
+  bool changed = false;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    ir::Node& n = g.node(v);
+    bool has = n.attrs.has(kFusedAttr);
+    if (want[v] && !has) {
+      n.attrs.set(kFusedAttr, int64_t(1));
+      changed = true;
+    } else if (!want[v] && has) {
+      n.attrs.erase(kFusedAttr);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 std::vector<ValueId> kernelInputs(const ir::Graph& g, ValueId root, const std::vector<bool>& inlined) {
   std::vector<ValueId> out;
   std::vector<ValueId> stack(g.node(root).operands.rbegin(), g.node(root).operands.rend());
@@ -107,4 +133,4 @@ std::vector<ValueId> kernelInputs(const ir::Graph& g, ValueId root, const std::v
   return out;
 }
 
-}  // namespace kiln::lower
+}  // namespace kiln::passes
