@@ -1,8 +1,11 @@
 """kir -> torch: parses kiln's textual IR (.kir) and evaluates a function of it
 with PyTorch ops, so torch autograd can differentiate the same graph.
 
-The semantics follow compiler/interp/Interpreter.cpp (the oracle). Each op
-is one entry of OPS, keyed by its text name in compiler/ir/Ops.def:
+The semantics follow kiln's interpreter (compiler/interp/Kernels.cpp, the
+oracle), not torch's defaults where they differ: out-of-range indices read 0
+and write nothing, comparisons give f32 masks, casts saturate, `random`
+reproduces kiln's counter-based generator bit for bit. Each op is one entry
+of OPS (or OPS_WITH_DTYPE), keyed by its text name in compiler/ir/Ops.def:
 
     OPS["relu"] = lambda node, x: torch.relu(x)
 
