@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "Shapes.h"
+#include "Stable.h"
 #include "Text.h"
 #include <kiln/rt/Init.h>
 
@@ -149,7 +150,21 @@ Tensor div(Tensor a, Tensor b, Loc loc) { return binary(OpKind::Div, a, b, loc);
 Tensor maximum(Tensor a, Tensor b, Loc loc) { return binary(OpKind::Maximum, a, b, loc); }
 Tensor neg(Tensor x, Loc loc) { return unary(OpKind::Neg, x, loc); }
 Tensor exp(Tensor x, Loc loc) { return unary(OpKind::Exp, x, loc); }
-Tensor log(Tensor x, Loc loc) { return unary(OpKind::Log, x, loc); }
+Tensor log(Tensor x, Loc loc) {
+  Graph& g = x.graph();
+  if (g.stableRewrites())
+    if (auto m = ir::matchStableLog(g.ir(), x.id())) {
+      Tensor in = g.tensor(m->x);
+      switch (m->kind) {
+        case ir::StableKind::LogSoftmaxOf: return in;
+        case ir::StableKind::NaiveSoftmax: return logSoftmax(in, m->axes[0], loc);
+        case ir::StableKind::LogSigmoid: return neg(softplus(neg(in, loc), loc), loc);
+        case ir::StableKind::LogSumExp: return logSumExp(in, m->axes, m->keep, loc);
+        case ir::StableKind::Log1p: return log1p(in, loc);
+      }
+    }
+  return unary(OpKind::Log, x, loc);
+}
 Tensor sqrt(Tensor x, Loc loc) { return unary(OpKind::Sqrt, x, loc); }
 Tensor relu(Tensor x, Loc loc) { return unary(OpKind::Relu, x, loc); }
 Tensor tanh(Tensor x, Loc loc) { return unary(OpKind::Tanh, x, loc); }
@@ -399,7 +414,7 @@ Tensor logSumExp(Tensor x, std::vector<int64_t> axes, bool keepDims, Loc loc) {
   auto norm = normAxes(x, axes, "logSumExp", loc);
   Tensor m = stopGradient(reduceMax(x, norm, true, loc), loc);
   Tensor s = sum(exp(sub(x, m, loc), loc), norm, true, loc);
-  Tensor r = add(log(s, loc), m, loc);
+  Tensor r = add(unary(OpKind::Log, s, loc), m, loc);  // a plain log: this is the stable form
   if (keepDims) return r;
   Shape out;
   for (int64_t d = 0; d < x.rank(); ++d)

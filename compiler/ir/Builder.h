@@ -86,6 +86,13 @@ public:
   // Errors name `loc` (or the location override, see below).
   Tensor build(ir::OpKind op, std::vector<Tensor> operands, ir::Attrs attrs, ir::TensorType declared, Loc loc);
 
+  // Whether log(...) of a recognised unstable pattern builds the stable form
+  // instead (log(softmax) -> logSoftmax, log(sigmoid) -> -softplus(-x),
+  // log(sum(exp)) -> logSumExp, log(1+x) -> log1p; see ir/Stable.h). On by
+  // default; autodiff then differentiates the stable forward graph.
+  void setStableRewrites(bool on) { stable_ = on; }
+  bool stableRewrites() const { return stable_; }
+
   // The RNG key every random op reads: state "rng.key" i32[2] = (seed bits
   // from init(seed), step). Created on first use; each training step adds
   // one to the step half, so every step draws fresh numbers.
@@ -117,6 +124,7 @@ private:
   ir::Graph ir_;
   ir::SourceLoc override_;
   ir::ValueId rngKey_ = -1;
+  bool stable_ = true;
   int64_t nextStream_ = 1;
   std::vector<StateUpdate> stateUpdates_;
 };

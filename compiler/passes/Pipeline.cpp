@@ -29,6 +29,7 @@ std::vector<std::string> defaultPipeline() {
       "cse",       // one value per distinct computation (e.g. Adam's per-param constants)
       "fold",      // constant subgraphs -> splat consts (broadcast(const) included)
       "simplify",  // algebraic identities over the folded constants
+      "stable",    // numerically stable forms of log(softmax), log(sigmoid), log(sum(exp)), log(1+x)
       "cse",       // simplify can make ops equal (matmul(transpose(a), b) becomes matmul(a, b, ta))
       "dce",       // drop what cse/fold/simplify left unused
       "schedule",  // kernel order with a lower peak of live temporaries
