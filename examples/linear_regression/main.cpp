@@ -3,7 +3,6 @@
 // momentum, Adam) on the same batches, and reports how many epochs each
 // needed to bring the slope within 0.05 and the intercept within 0.5 of the
 // truth. Links linear_regression (the generated object) and libkiln_rt only.
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -126,8 +125,9 @@ int main(int argc, char** argv) {
     std::printf("%-9s %8s %10s %10s  %s\n", "optimizer", "slope", "intercept", "loss", "epochs to tolerance");
     for (const Run& r : runs) {
       std::string reached = r.reached >= 0 ? std::to_string(r.reached) : "not reached";
-      std::printf("%-9s %8.4f %10.4f %10.4f  %s\n", r.name, (m.*r.w)()[0], (m.*r.b)()[0], r.lossSum / std::max<int64_t>(batches.batchesPerEpoch(), 1),
-                  reached.c_str());
+      std::string loss = "-";  // the last epoch's mean training loss
+      if (c.epochs > 0) loss = std::to_string(r.lossSum / static_cast<double>(batches.batchesPerEpoch()));
+      std::printf("%-9s %8.4f %10.4f %10.10s  %s\n", r.name, (m.*r.w)()[0], (m.*r.b)()[0], loss.c_str(), reached.c_str());
     }
     std::printf("(tolerance: slope within %g of %g, intercept within %g of %g, and staying there)\n", kSlopeTol, kSlope,
                 kInterceptTol, kIntercept);
