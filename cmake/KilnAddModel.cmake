@@ -6,6 +6,10 @@
 # target NAME holding NAME.o with NAME.h on its include path. Linking NAME
 # brings in libkiln_rt only: no LLVM. The object targets the build machine's
 # CPU (all its features) unless TARGET_CPU names another, e.g. x86-64-v3.
+#
+# The same file serves the build tree and the installed package
+# (find_package(kiln); see KilnInstall.cmake): both define kiln::kiln and
+# kiln::kiln_rt.
 function(kiln_add_model NAME)
   cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES")
   if(NOT KAM_GENERATOR)
