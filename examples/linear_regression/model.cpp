@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   // their lr by 0.998 a step (0.96 an epoch of 20 steps), so the noise of
   // the minibatch gradients dies down and the fits settle. SGD's lr is near
   // its stability limit (2 / the largest curvature, about 0.029 here).
-  TrainOptions decay{.schedule = ExponentialLR{.gamma = 0.998}};
+  TrainOptions decay;
+  decay.schedule = ExponentialLR{.gamma = 0.998};
   m.addTrainStep("trainSgd", sgdLoss, SGD{.lr = 0.025}, decay);
   m.addTrainStep("trainMomentum", momentumLoss, SGD{.lr = 0.01, .momentum = 0.9}, decay);
   m.addTrainStep("trainAdam", adamLoss, Adam{.lr = 1.0}, decay);
