@@ -6,6 +6,10 @@
 # target NAME holding NAME.o with NAME.h on its include path. Linking NAME
 # brings in libkiln_rt only: no LLVM. The object targets the build machine's
 # CPU (all its features) unless TARGET_CPU names another, e.g. x86-64-v3.
+#
+# The same file serves the build tree and the installed package
+# (find_package(kiln); see KilnInstall.cmake): both define kiln::kiln and
+# kiln::kiln_rt.
 function(kiln_add_model NAME)
   cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES")
   if(NOT KAM_GENERATOR)
@@ -13,7 +17,7 @@ function(kiln_add_model NAME)
   endif()
   set(gen ${NAME}_generator)
   add_executable(${gen} ${KAM_GENERATOR} ${KAM_SOURCES})
-  target_link_libraries(${gen} PRIVATE kiln)
+  target_link_libraries(${gen} PRIVATE kiln::kiln)
   set_target_properties(${gen} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/generators)
 
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${NAME}_aot)
@@ -36,6 +40,6 @@ function(kiln_add_model NAME)
   set_source_files_properties(${out}/${NAME}.o PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
   set_target_properties(${NAME} PROPERTIES LINKER_LANGUAGE CXX)
   target_include_directories(${NAME} PUBLIC ${out})
-  target_link_libraries(${NAME} PUBLIC kiln_rt m)
+  target_link_libraries(${NAME} PUBLIC kiln::kiln_rt m)
   add_dependencies(${NAME} ${NAME}_aot)
 endfunction()
