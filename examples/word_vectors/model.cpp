@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   Embedding in(g, "in", kVocab, kDim, Init::uniform(-0.5 / kDim, 0.5 / kDim));
   Embedding out(g, "out", kVocab, kDim, Init::zeros());
 
+  // Adam, not word2vec's per-pair SGD: one step sums many pairs, and plain
+  // SGD on the summed loss (lr 0.025) let every vector drift into one common
+  // direction (random pairs at cosine 0.85 after 3 epochs)
   Tensor loss = mean(negativeSamplingLoss(in(center), out(context), out(negatives)));
 
   Module m(g);
