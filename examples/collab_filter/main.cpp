@@ -88,6 +88,19 @@ static double trainEpoch(collab_filter::Model& m, const rt::Ratings& train, rt::
   return lossSum / double(total);
 }
 
+// Pearson correlation of learned[i] and truth[i].
+static double correlation(const float* learned, const std::vector<double>& truth) {
+  double n = static_cast<double>(truth.size()), ml = 0, mt = 0;
+  for (size_t i = 0; i < truth.size(); ++i) ml += learned[i] / n, mt += truth[i] / n;
+  double slt = 0, sll = 0, stt = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    slt += (learned[i] - ml) * (truth[i] - mt);
+    sll += (learned[i] - ml) * (learned[i] - ml);
+    stt += (truth[i] - mt) * (truth[i] - mt);
+  }
+  return slt / std::sqrt(sll * stt);
+}
+
 static std::string shellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -169,8 +182,9 @@ int main(int argc, char** argv) {
     synthetic = c.data.empty();
 
     rt::Ratings all;
+    rt::SyntheticTruth truth;
     if (synthetic) {
-      all = rt::syntheticRatings({}, c.seed);
+      all = rt::syntheticRatings({}, c.seed, &truth);
     } else {
       all = rt::loadUData(c.data);
       if (itemsFile.empty()) {
@@ -223,6 +237,9 @@ int main(int argc, char** argv) {
       std::printf("saved %s\n", c.save.c_str());
     }
     showItems(m, train, titles, c);
+    if (synthetic)  // the biases are in the truth: did the model find them?
+      std::printf("correlation of learned and true item bias: %.3f (user bias: %.3f)\n",
+                  correlation(m.item_bias(), truth.itemBias), correlation(m.user_bias(), truth.userBias));
     example::finishPlots(c, "collab_filter");
     std::printf("final baseline rmse: %.4f\n", baselineRmse);
     std::printf("final val rmse: %.4f\n", std::sqrt(valMse));

@@ -110,7 +110,7 @@ std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItem
   return titles;
 }
 
-Ratings syntheticRatings(const SyntheticRatingsOptions& o, uint64_t seed) {
+Ratings syntheticRatings(const SyntheticRatingsOptions& o, uint64_t seed, SyntheticTruth* truth) {
   if (o.numUsers < 1 || o.numItems < 1 || o.rank < 1 || o.count < 1 || o.count > o.numUsers * o.numItems)
     fail("syntheticRatings: need users, items, rank >= 1 and 1 <= count <= users * items");
   // one stream per kind of draw, so changing one size leaves the others alone
@@ -126,6 +126,8 @@ Ratings syntheticRatings(const SyntheticRatingsOptions& o, uint64_t seed) {
     ub[i] = o.userBiasStd * normal01(seed, kUserB, i);
   for (size_t i = 0; i < ni; ++i)
     ib[i] = o.itemBiasStd * normal01(seed, kItemB, i);
+  if (truth)
+    *truth = {ub, ib};
 
   Ratings r;
   r.numUsers = o.numUsers;

@@ -150,6 +150,14 @@ TEST_CASE("syntheticRatings are distinct, clipped, seeded pairs with the request
   }
   CHECK(pairs.size() == 1500);
   CHECK(mean / 1500 == doctest::Approx(3.5).epsilon(0.05));
+  SyntheticTruth truth;
+  Ratings d = syntheticRatings(o, 3, &truth);
+  CHECK(d.values == a.values);
+  REQUIRE(truth.itemBias.size() == 40);
+  REQUIRE(truth.userBias.size() == 50);
+  double ss0 = 0;
+  for (double b : truth.itemBias) ss0 += b * b;
+  CHECK(std::sqrt(ss0 / 40) == doctest::Approx(0.5).epsilon(0.3));
   // without factors, biases and clipping the ratings are mean + noise
   o.factorStd = o.userBiasStd = o.itemBiasStd = 0;
   o.minRating = -100;

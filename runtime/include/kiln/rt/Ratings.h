@@ -50,7 +50,11 @@ struct SyntheticRatingsOptions {
   double minRating = 1.0;
   double maxRating = 5.0;
 };
-Ratings syntheticRatings(const SyntheticRatingsOptions& opts, uint64_t seed);
+/// The truth behind synthetic ratings, for checking what a model learned.
+struct SyntheticTruth {
+  std::vector<double> userBias, itemBias;
+};
+Ratings syntheticRatings(const SyntheticRatingsOptions& opts, uint64_t seed, SyntheticTruth* truth = nullptr);
 
 /// Splits into train and validation by a fixed pseudo-random permutation of
 /// the rows (a function of `splitSeed` only, so every run of a data set uses
