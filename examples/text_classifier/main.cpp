@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
       if (d.text.size() > 100) continue;
       std::string oneLine = d.text;
       std::replace(oneLine.begin(), oneLine.end(), '\n', ' ');
+      std::replace(oneLine.begin(), oneLine.end(), '\t', ' ');
       std::printf("  [%s -> %s] %s\n", categories[d.label].c_str(), categories[pred[i]].c_str(), oneLine.c_str());
       ++shown;
     }

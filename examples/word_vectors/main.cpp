@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
                               "Skip-gram with negative sampling on the fortune files: 64-d vectors,\n"
                               "window 5, 5 negatives, Adam lr 1e-2, batch 1024 pairs.\n") +
                       example::commonUsage());
-    example::Common c = example::parseCommon(args, "word_vectors", 5, 3, rt::kFortunesDir);
+    example::Common c = example::parseCommon(args, "word_vectors", 5, 2, rt::kFortunesDir);
     args.finish();
 
     std::vector<std::string> files = fortuneFiles(c.data);
