@@ -50,8 +50,9 @@ Grads vjpExp(const VjpArgs& a) { return {mul(a.dy, a.out)}; }
 Grads vjpLog(const VjpArgs& a) { return {div(a.dy, a.in[0])}; }
 // d sqrt(x) = dy*0.5/sqrt(x)
 Grads vjpSqrt(const VjpArgs& a) { return {div(a.dy * 0.5, a.out)}; }
-// d relu(x) = dy*[x>0] (0 at the kink)
-Grads vjpRelu(const VjpArgs& a) { return {mul(a.dy, step(a.in[0]))}; }
+// d relu(x) = dy*[x>0] (0 at the kink), read from the output ([relu(x)>0] ==
+// [x>0]) so the pre-activation has one reader and fuses into the relu
+Grads vjpRelu(const VjpArgs& a) { return {mul(a.dy, step(a.out))}; }
 // d tanh(x) = dy*(1-tanh(x)^2)
 Grads vjpTanh(const VjpArgs& a) { return {mul(a.dy, 1.0 - mul(a.out, a.out))}; }
 // d sigmoid(x) = dy*s*(1-s)
