@@ -5,7 +5,9 @@
 #     objects, headers and IR dumps (determinism);
 #   - requires `kiln-opt F.kir` to print every dumped F byte for byte (the
 #     text round-trips) and `kiln-opt --passes=cse,fold,simplify,stable,fuse`
-#     to accept it.
+#     to accept it;
+#   - requires the interpreter to give the same results before and after each
+#     pass of the default pipeline on the model's 01-grad.kir (pass_equiv).
 set -uo pipefail
 build=$1
 opt=$build/bin/kiln-opt
@@ -35,6 +37,9 @@ for gen in "$build"/generators/*_generator; do
       cat "$tmp/err"; status=1
     fi
   done
+  if ! "$build/bin/kiln_pass_equiv" "$tmp/$name/a/dump/01-grad.kir"; then
+    echo "check-dumps: $name: a pass changed what the graph computes"; status=1
+  fi
 done
 if [ "$count" -eq 0 ]; then echo "check-dumps: no dumps found under $build/generators"; exit 1; fi
 echo "check-dumps: $count dumped .kir files checked"
