@@ -842,7 +842,7 @@ private:
   }
 
   void emitEntry(const lower::FunctionPlan& fp, const std::vector<Function*>& kernels) {
-    Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_}, false), Function::ExternalLinkage,
+    Function* f = Function::Create(FunctionType::get(i32_, {ptr_}, false), Function::ExternalLinkage,
                                    entrySymbol(prefix_, fp.name), m_.get());
     setAttrs(f);
     BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
@@ -853,6 +853,26 @@ private:
       if (off < 0) throw ir::CompileError(fmt::format("codegen: %{} has no buffer", v));
       return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off));
     };
+    // index inputs: every element in [0, bound), else record {check, value,
+    // position} in the error slot and return check + 1 before any kernel runs
+    Value* err = b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(plan_.errorOffset));
+    for (size_t c = 0; c < fp.checks.size(); ++c) {
+      const lower::IndexCheck& ck = fp.checks[c];
+      Value* idx = bufPtr(ck.input);
+      loop(g_.type(ck.input).numElements(), [&](Value* i) {
+        Value* v = b_.CreateLoad(i32_, gep(i32_, idx, i));
+        Value* bad = b_.CreateICmpUGE(b_.CreateZExt(v, i64_), c64(ck.bound));
+        BasicBlock* fail = BasicBlock::Create(ctx_, "index.fail", f);
+        BasicBlock* ok = BasicBlock::Create(ctx_, "index.ok", f);
+        b_.CreateCondBr(bad, fail, ok);
+        b_.SetInsertPoint(fail);
+        b_.CreateStore(b_.getInt32(static_cast<uint32_t>(c)), err);
+        b_.CreateStore(v, b_.CreateInBoundsGEP(b_.getInt8Ty(), err, b_.getInt64(4)));
+        b_.CreateStore(i, b_.CreateInBoundsGEP(b_.getInt8Ty(), err, b_.getInt64(8)));
+        b_.CreateRet(b_.getInt32(static_cast<uint32_t>(c + 1)));
+        b_.SetInsertPoint(ok);
+      });
+    }
     for (const lower::Kernel& k : fp.kernels) {
       std::vector<Value*> args{bufPtr(k.value)};
       for (ValueId o : k.inputs) args.push_back(bufPtr(o));
@@ -861,7 +881,7 @@ private:
     auto at = [&](int64_t off) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off)); };
     for (const lower::Copy& c : fp.copies)
       b_.CreateMemCpy(at(c.dstOffset), Align(kAlign), at(c.srcOffset), Align(kAlign), c.bytes);
-    b_.CreateRetVoid();
+    b_.CreateRet(b_.getInt32(0));
   }
 
   static constexpr uint64_t kAlign = lower::kBufferAlign;

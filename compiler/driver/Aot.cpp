@@ -44,7 +44,7 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
       "#include <string>\n#include <vector>\n\n"
       "#include <kiln/rt/Checkpoint.h>\n#include <kiln/rt/Init.h>\n#include <kiln/rt/Memory.h>\n\nextern \"C\" {{\n",
       name, p.totalBytes, p.persistentBytes, p.tempBytes, c.code.cpu);
-  for (const lower::FunctionPlan& f : p.functions) h += fmt::format("void {}(char* base);\n", codegen::entrySymbol(name, f.name));
+  for (const lower::FunctionPlan& f : p.functions) h += fmt::format("int {}(char* base);\n", codegen::entrySymbol(name, f.name));
   h += fmt::format("}}\n\nnamespace {} {{\n\nclass Model {{\npublic:\n", identifierFor(name));
   h += fmt::format("  static constexpr std::size_t kBytes = {};\n", p.totalBytes);
 
@@ -87,8 +87,22 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
         s.stream, b.name);
   }
   h += "  }\n\n";
-  for (const lower::FunctionPlan& f : p.functions)
-    h += fmt::format("  void {}() {{ {}(mem_.get()); }}\n", identifierFor(f.name), codegen::entrySymbol(name, f.name));
+  // Entry points return 0, or k + 1 when index check k failed (the error
+  // slot then holds the value and its position): the method throws.
+  for (const lower::FunctionPlan& f : p.functions) {
+    std::string fn = identifierFor(f.name), sym = codegen::entrySymbol(name, f.name);
+    if (f.checks.empty()) {
+      h += fmt::format("  void {}() {{ {}(mem_.get()); }}\n", fn, sym);
+      continue;
+    }
+    h += fmt::format("  void {}() {{\n    switch ({}(mem_.get())) {{\n      case 0: return;\n", fn, sym);
+    for (size_t k = 0; k < f.checks.size(); ++k) {
+      const lower::IndexCheck& ck = f.checks[k];
+      h += fmt::format("      case {}: kiln::rt::throwIndexError({}, {}, {}, {}, mem_.get() + {});\n", k + 1, cppString(f.name),
+                       cppString(c.graph.node(ck.input).name), ck.bound, cppString(ck.use), p.errorOffset);
+    }
+    h += fmt::format("      default: kiln::rt::fail(\"{}: unknown error code\");\n    }}\n  }}\n", f.name);
+  }
   h += "\n" + accessors;
 
   // Checkpoints hold every param and state buffer (optimizer moments, step

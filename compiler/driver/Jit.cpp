@@ -34,7 +34,7 @@ std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions
   for (const lower::FunctionPlan& f : m->c_.plan.functions) {
     auto addr = m->jit_->lookup(codegen::entrySymbol("kiln_jit", f.name));
     if (!addr) throw ir::CompileError(fmt::format("jit: cannot find @{}: {}", f.name, errorText(addr.takeError())));
-    m->entries_[f.name] = addr->toPtr<void (*)(char*)>();
+    m->entries_[f.name] = addr->toPtr<int (*)(char*)>();
   }
   m->mem_ = rt::makeAligned(static_cast<size_t>(m->c_.plan.totalBytes));
   return m;
@@ -50,7 +50,15 @@ void CompiledModule::init(uint64_t seed) {
 void CompiledModule::run(std::string_view function) {
   auto it = entries_.find(function);
   if (it == entries_.end()) throw ir::CompileError(fmt::format("jit: no function @{}", function));
-  it->second(mem_.get());
+  int rc = it->second(mem_.get());
+  if (rc == 0) return;
+  for (const lower::FunctionPlan& f : c_.plan.functions)
+    if (f.name == function && rc >= 1 && static_cast<size_t>(rc) <= f.checks.size()) {
+      const lower::IndexCheck& ck = f.checks[static_cast<size_t>(rc - 1)];
+      rt::throwIndexError(f.name.c_str(), c_.graph.node(ck.input).name.c_str(), static_cast<long long>(ck.bound),
+                          ck.use.c_str(), mem_.get() + c_.plan.errorOffset);
+    }
+  throw ir::CompileError(fmt::format("jit: @{} returned unknown error code {}", function, rc));
 }
 
 const lower::NamedBuffer& CompiledModule::find(std::string_view name) const {

@@ -52,7 +52,7 @@ private:
 
   driver::Compiled c_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::map<std::string, void (*)(char*), std::less<>> entries_;
+  std::map<std::string, int (*)(char*), std::less<>> entries_;
   rt::AlignedPtr mem_;
 };
 

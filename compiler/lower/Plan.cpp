@@ -149,6 +149,46 @@ std::vector<int64_t> colorSlots(const std::vector<Temp>& temps, const std::vecto
 
 }  // namespace
 
+// Index inputs of `live` values: i32 inputs that reach an index operand
+// through layout ops (reshape, broadcast, transpose, slice, concat), each
+// with the tightest bound of its uses.
+static std::vector<IndexCheck> indexChecks(const ir::Graph& g, const std::vector<bool>& live) {
+  std::vector<IndexCheck> out;
+  auto require = [&](ValueId idx, int64_t bound, const ir::Node& user) {
+    std::vector<ValueId> stack{idx};
+    while (!stack.empty()) {
+      ValueId v = stack.back();
+      stack.pop_back();
+      const ir::Node& n = g.node(v);
+      if (n.op == OpKind::Input) {
+        std::string use = fmt::format("{}{}", ir::opName(user.op), user.loc.valid() ? " at " + user.loc.str() : "");
+        auto it = std::find_if(out.begin(), out.end(), [&](const IndexCheck& c) { return c.input == v; });
+        if (it == out.end()) out.push_back({v, bound, use});
+        else if (bound < it->bound) *it = {v, bound, use};
+        continue;
+      }
+      if (ir::isLayout(n.op) || n.op == OpKind::Concat)
+        for (ValueId o : n.operands) stack.push_back(o);
+    }
+  };
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!live[v]) continue;
+    const ir::Node& n = g.node(v);
+    switch (n.op) {
+      case OpKind::Gather: require(n.operands[1], g.type(n.operands[0]).shape[0], n); break;
+      case OpKind::ScatterAdd: require(n.operands[1], n.type.shape[0], n); break;
+      case OpKind::TakeAlong:
+        require(n.operands[1], g.type(n.operands[0]).shape[static_cast<size_t>(n.attrs.getInt("axis"))], n);
+        break;
+      case OpKind::ScatterAlong: require(n.operands[1], n.type.shape[static_cast<size_t>(n.attrs.getInt("axis"))], n); break;
+      case OpKind::OneHot: require(n.operands[0], n.attrs.getInt("depth"), n); break;
+      default: break;
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const IndexCheck& a, const IndexCheck& b) { return a.input < b.input; });
+  return out;
+}
+
 // The kernel of `v`, with its inputs and the values fused into it.
 static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
   Kernel k{v, {}, {}};
@@ -226,6 +266,12 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
       if (stage) fps[fi].persistentBytes += slotBytes(g, u.target);
     }
   }
+  bool anyChecks = false;
+  for (size_t fi = 0; fi < g.functions().size(); ++fi) {
+    fps[fi].checks = indexChecks(g, ir::ancestors(g, ir::functionRoots(g.functions()[fi])));
+    anyChecks = anyChecks || !fps[fi].checks.empty();
+  }
+  p.errorOffset = anyChecks ? slot(16) : -1;
   p.persistentBytes = cursor;
 
   // kernels, and each temporary's live ranges on the joint timeline
@@ -342,6 +388,8 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
         s += fmt::format("        fused: {}\n", fused);
       }
     }
+    for (const IndexCheck& c : f.checks)
+      s += fmt::format("  check       %{} \"{}\" in [0, {}) for {}\n", c.input, g.node(c.input).name, c.bound, c.use);
     for (const Copy& c : f.copies) s += fmt::format("  copy        {}@{} <- {}@{}\n", c.dst, c.dstOffset, c.src, c.srcOffset);
   }
   return s;

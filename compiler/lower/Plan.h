@@ -48,8 +48,18 @@ struct Copy {
   int64_t dstOffset = 0, srcOffset = 0, bytes = 0;
 };
 
+// An i32 input used as indices: every element must lie in [0, bound) on
+// every call, checked before any kernel runs (out-of-range indices would
+// otherwise read 0 or write nothing, silently).
+struct IndexCheck {
+  ir::ValueId input;
+  int64_t bound;
+  std::string use;  // "take_along at model.cpp:14", for the message
+};
+
 struct FunctionPlan {
   std::string name;
+  std::vector<IndexCheck> checks;  // one per index input, tightest bound
   std::vector<Kernel> kernels;  // in execution order
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
   int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
@@ -66,6 +76,10 @@ struct ModulePlan {
   std::vector<bool> inlined;      // by value id: computed inside its consumers' kernels
   std::vector<NamedBuffer> named;
   std::vector<FunctionPlan> functions;
+  // 16 bytes where a failed index check records {i32 check, i32 value,
+  // i64 position}; the entry point then returns the check's number + 1.
+  // -1 when no function has index inputs.
+  int64_t errorOffset = -1;
   int64_t totalBytes = 0;
   int64_t persistentBytes = 0;  // sources, outputs and staging, at the start of the block
   int64_t tempBytes = 0;        // the arena, after the persistent region

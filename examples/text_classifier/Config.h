@@ -13,8 +13,8 @@ inline constexpr int64_t kClasses = 6;
 inline constexpr double kDropout = 0.5;
 inline constexpr double kLearningRate = 3e-3;
 inline constexpr double kWeightDecay = 0.01;  // AdamW's (decoupled)
-// Padding positions hold this id: out of the table's range, so gather reads
-// zeros there and the backward pass writes nothing (Builder.h: indexing).
+// Padding positions hold this id: the embedding's extra last row, set as its
+// paddingIdx, so it reads as zeros and gets no gradient.
 inline constexpr int32_t kPad = static_cast<int32_t>(kVocab);
 
 }  // namespace textcls

@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   Tensor words = g.input("words", {kBatch, kLen}, DType::I32);  // word ids, kPad after the text
   Tensor invLen = g.input("inv_len", {kBatch});                 // 1 / number of words (1 if none)
   Tensor label = g.input("label", {kBatch}, DType::I32);
-  Embedding embed(g, "embed", kVocab, kDim, Init::normal(0, 0.1));
+  Embedding embed(g, "embed", kVocab + 1, kDim, Init::normal(0, 0.1));  // row kPad = kVocab pads
+  embed.paddingIdx = kPad;
   Linear out(g, "out", kDim, kClasses);
 
   Tensor bag = sum(embed(words), {1}) * unsqueeze(invLen, 1);  // [B, D]: mean of the text's word vectors

@@ -14,7 +14,13 @@ static Init uniformBound(double fanIn) {
 Embedding::Embedding(Graph& g, const std::string& name, int64_t count, int64_t dim, Init init, Loc loc)
     : weight(g.param(name + ".weight", {count, dim}, init, loc)) {}
 
-Tensor Embedding::operator()(Tensor idx, Loc loc) const { return gather(weight, idx, loc); }
+Tensor Embedding::operator()(Tensor idx, Loc loc) const {
+  Tensor rows = gather(weight, idx, loc);
+  if (paddingIdx < 0) return rows;
+  Graph& g = idx.graph();
+  Tensor keep = notEqual(idx, g.constant(static_cast<double>(paddingIdx), {}, DType::I32, loc), loc);  // f32 mask
+  return mul(rows, unsqueeze(keep, -1, loc), loc);
+}
 
 Conv2d::Conv2d(Graph& g, const std::string& name, int64_t in, int64_t out, int64_t kernel, Conv2dOptions o,
                bool hasBias, Loc loc)

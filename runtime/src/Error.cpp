@@ -1,6 +1,9 @@
 // printf-style message building for Error (the runtime does not use fmt).
 #include "kiln/rt/Error.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include <cstdarg>
 #include <cstdio>
 
@@ -32,6 +35,15 @@ void fail(const char* fmt, ...) {
   std::string msg = vformat(fmt, args);
   va_end(args);
   throw Error(msg);
+}
+
+void throwIndexError(const char* function, const char* input, long long bound, const char* use, const char* record) {
+  int32_t value;
+  int64_t position;
+  std::memcpy(&value, record + 4, sizeof value);
+  std::memcpy(&position, record + 8, sizeof position);
+  fail("%s: input \"%s\" element %lld is %d, outside [0, %lld) (indices for %s); nothing was computed", function, input,
+       static_cast<long long>(position), value, bound, use);
 }
 
 } // namespace kiln::rt

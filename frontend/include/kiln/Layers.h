@@ -19,6 +19,10 @@ public:
             Loc loc = Loc::current());
   Tensor operator()(Tensor idx, Loc loc = Loc::current()) const;
   Tensor weight;  // f32[count, dim]
+  // When >= 0, this id (a row of the table) reads as zeros and gets no
+  // gradient: use it to pad variable-length inputs (nn.Embedding's
+  // padding_idx). Ids are checked to lie in [0, count) on every call.
+  int64_t paddingIdx = -1;
 };
 
 // 2-D convolution with bias, NCHW. Weight f32[out, in/groups, k, k] and bias

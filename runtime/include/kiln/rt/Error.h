@@ -19,4 +19,10 @@ std::string strFormat(const char* fmt, ...) __attribute__((format(printf, 1, 2))
 /// Throws Error with a printf-formatted message.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/// Throws the error of an entry point whose index input failed its check:
+/// `record` is the model's 16-byte error slot {i32 check, i32 value, i64
+/// position}; `input`, `bound` and `use` describe the failed check.
+[[noreturn]] void throwIndexError(const char* function, const char* input, long long bound, const char* use,
+                                  const char* record);
+
 } // namespace kiln::rt
