@@ -59,7 +59,8 @@ constexpr int64_t kMaxElems = 96;
 
 class Gen {
 public:
-  Gen(Graph& g, uint64_t seed, std::string prefix) : g_(g), rng_(seed), prefix_(std::move(prefix)) {
+  Gen(Graph& g, uint64_t seed, std::string prefix, int maxSteps)
+      : g_(g), rng_(seed), prefix_(std::move(prefix)), maxSteps_(maxSteps) {
     smooth_ = rng_.chance(0.4);
   }
 
@@ -197,6 +198,7 @@ private:
   Graph& g_;
   Rng rng_;
   std::string prefix_;
+  int maxSteps_;
   bool smooth_ = false;
   std::vector<Tensor> inputs_;       // f32 data: gradients are taken wrt these
   std::vector<Tensor> indexInputs_;  // argmax'ed into indices: no gradient, not perturbed
@@ -617,7 +619,7 @@ bool Gen::randomOp(const Val& v) {
 GeneratedGraph Gen::run(Module& m) {
   pool_.push_back(input(randShape(0, 4)));
   if (rng_.chance(0.5)) pool_.push_back(input(randShape(1, 3)));
-  int64_t steps = rng_.range(2, 8);
+  int64_t steps = rng_.range(2, std::max(2, maxSteps_));
   // weights: elementwise and layout ops are the bulk of real models
   static const std::vector<int> kinds{0, 0, 0, 1, 1, 1, 2, 3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   for (int64_t i = 0; i < steps; ++i) {
@@ -663,8 +665,8 @@ GeneratedGraph Gen::run(Module& m) {
 
 }  // namespace
 
-GeneratedGraph generate(Graph& g, Module& m, uint64_t seed, const std::string& prefix) {
-  return Gen(g, seed, prefix).run(m);
+GeneratedGraph generate(Graph& g, Module& m, uint64_t seed, const std::string& prefix, int maxSteps) {
+  return Gen(g, seed, prefix, maxSteps).run(m);
 }
 
 std::vector<float> inputValues(const std::string& name, int64_t count) {

@@ -27,9 +27,10 @@ struct GeneratedGraph {
   std::vector<std::string> ops;  // DSL calls made, in order (for messages)
 };
 
-// Builds graph `seed` into g as function @prefix of m. Names are
+// Builds graph `seed` into g as function @prefix of m, with 2..maxSteps
+// random ops (plus the ones that keep values in range). Names are
 // prefix-qualified, so many graphs can share one module.
-GeneratedGraph generate(Graph& g, Module& m, uint64_t seed, const std::string& prefix);
+GeneratedGraph generate(Graph& g, Module& m, uint64_t seed, const std::string& prefix, int maxSteps = 8);
 
 // The values of the f32 input named `name` (uniform in [-1, 1), a function
 // of the name only).

@@ -6,7 +6,7 @@
 // compiled in batches (one module, one entry point per graph), since a JIT
 // compile has a fixed cost that a small graph would otherwise pay alone.
 //
-//   kiln_random_graphs [--count N] [--seed S] [--batch B] [--out DIR]
+//   kiln_random_graphs [--count N] [--seed S] [--batch B] [--out DIR] [--max-steps K] [--inject-fault]
 //   kiln_random_graphs --replay FILE.kir
 //
 // A failing graph is rebuilt alone and saved as DIR/random-graph-SEED.kir,
@@ -39,7 +39,7 @@ namespace {
 constexpr uint64_t kInitSeed = 7;
 
 struct Stats {
-  int graphs = 0, failed = 0, fdChecked = 0, exactOutputs = 0, toleratedOutputs = 0;
+  int graphs = 0, failed = 0, fdChecked = 0, exactOutputs = 0, toleratedOutputs = 0, libmOutputs = 0;
   double worstFd = 0;  // largest |numeric - analytic| / tolerance seen
 };
 
@@ -66,7 +66,32 @@ bool sameValue(float a, float b) {
   return a == b || std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b));
 }
 
-bool injectFault = false;  // --inject-fault: proves a one-ulp difference is caught
+bool injectFault = false;
+int maxSteps = 8;  // --max-steps  // --inject-fault: proves a one-ulp difference is caught
+
+// Ops lowered to libm calls (or LLVM intrinsics that become them). LLVM
+// folds such calls on constant operands with the host's double-precision
+// library and rewrites powf(x, 2 | -1 | 0.5) as x*x, 1/x, sqrt(x); glibc's
+// float functions differ from those by an ulp now and then (powf(x, 0.5) !=
+// sqrtf(x) for 0.06% of x in [0.25, 3.25)). The interpreter calls the float
+// functions, so outputs downstream of these ops may differ in the last bits.
+bool callsLibm(ir::OpKind op) {
+  using K = ir::OpKind;
+  switch (op) {
+    case K::Exp: case K::Log: case K::Log1p: case K::Elu: case K::Tanh: case K::Sigmoid: case K::Softplus:
+    case K::Erf: case K::Sin: case K::Cos: case K::Pow: case K::LogSoftmax:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool dependsOnLibm(const ir::Graph& g, ir::ValueId v) {
+  std::vector<bool> anc = ir::ancestors(g, {v});
+  for (ir::ValueId u = 0; u < g.size(); ++u)
+    if (anc[u] && callsLibm(g.node(u).op)) return true;
+  return false;
+}
 
 struct Check {
   std::vector<std::string> problems;  // beyond any tolerance
@@ -102,11 +127,14 @@ Check checkFunction(const ir::Graph& g, const ir::Function& f, jit::CompiledModu
       continue;
     }
     float* got = cm.f32(buf);
+    const bool libm = dependsOnLibm(g, f.outputs[i].value);
     if (injectFault && i == 0 && w.size() > 0) {
+      // one ulp where bits must agree, else just past the tolerance
       uint32_t bits;
       std::memcpy(&bits, got, 4);
       bits ^= 1;
       std::memcpy(got, &bits, 4);
+      if (libm) got[0] = w.f[0] + 2e-5f * std::max(1.0f, std::fabs(w.f[0]));
     }
     float worst = 0, scale = 0;
     int64_t worstAt = -1;
@@ -123,10 +151,13 @@ Check checkFunction(const ir::Graph& g, const ir::Function& f, jit::CompiledModu
       ++st.exactOutputs;
       continue;
     }
+    // the ulps an output may be off by compound through later ops: allow
+    // 1e-5 of the output's scale (and absolute 1e-5 near 0, for cancellation)
     float tol = 1e-5f * std::max(scale, 1.0f);
     std::string what = fmt::format("output {} element {}: compiled {:.9g} vs interpreter {:.9g} (|diff| {:.3g})",
                                    f.outputs[i].name, worstAt, got[worstAt], w.f[worstAt], worst);
-    if (worst <= tol) r.inexact.push_back(what);
+    if (worst <= tol && libm) ++st.libmOutputs;
+    else if (worst <= tol) r.inexact.push_back(what);
     else r.problems.push_back(what + fmt::format(" > {:.3g}", tol));
   }
   return r;
@@ -208,7 +239,7 @@ std::vector<std::string> checkAlone(uint64_t seed, const std::vector<std::string
   Graph g;
   Module m(g);
   std::string name = fmt::format("g{}", seed);
-  robust::generate(g, m, seed, name);
+  robust::generate(g, m, seed, name, maxSteps);
   try {
     CompileOptions opts;
     opts.passes = passes;
@@ -237,21 +268,21 @@ void reportFailure(uint64_t seed, const std::string& why, const std::string& out
   ++st.failed;
   Graph g;
   Module m(g);
-  robust::GeneratedGraph gg = robust::generate(g, m, seed, fmt::format("g{}", seed));
+  robust::GeneratedGraph gg = robust::generate(g, m, seed, fmt::format("g{}", seed), maxSteps);
   Stats scratch;
   std::string alone = join(checkAlone(seed, {}, scratch), "\n#   ");
   if (alone.empty()) alone = "(passes when compiled alone: the failure needs its batch)";
   std::filesystem::create_directories(outDir);
   std::string path = (std::filesystem::path(outDir) / fmt::format("random-graph-{}.kir", seed)).string();
   std::ofstream out(path);
-  out << fmt::format("# random graph seed {} (ops: {})\n# in its batch: {}\n# alone:\n#   {}\n", seed, join(gg.ops, ", "),
-                     why, alone)
+  out << fmt::format("# random graph seed {} --max-steps {} (ops: {})\n# in its batch: {}\n# alone:\n#   {}\n", seed, maxSteps,
+                     join(gg.ops, ", "), why, alone)
       << ir::printGraph(g.ir());
   std::fprintf(stderr,
                "FAIL random graph seed %llu (ops: %s)\n  %s\n  reproducer: %s\n"
-               "  rerun: kiln_random_graphs --replay %s   (or --seed %llu --count 1; kiln-opt %s)\n",
+               "  rerun: kiln_random_graphs --replay %s   (or --seed %llu --count 1 --max-steps %d; kiln-opt %s)\n",
                static_cast<unsigned long long>(seed), join(gg.ops, ", ").c_str(), why.c_str(), path.c_str(), path.c_str(),
-               static_cast<unsigned long long>(seed), path.c_str());
+               static_cast<unsigned long long>(seed), maxSteps, path.c_str());
 }
 
 // Reruns every check on each function of a saved graph.
@@ -269,14 +300,20 @@ int replay(const std::string& path) {
     cm->init(kInitSeed);
     Stats st;
     int bad = 0;
+    CompileOptions noSimplify;
+    noSimplify.passes = pipelineWithoutSimplify();
+    auto plain = jit::compile(g, noSimplify);
+    plain->init(kInitSeed);
     for (const ir::Function& f : g.functions()) {
       Check c = checkModule(g, f.name, *cm, st, true);
+      Stats scratch;
+      if (!c.inexact.empty() && checkModule(g, f.name, *plain, scratch, false).inexact.empty()) c.inexact.clear();
       for (const auto& s : c.problems) std::fprintf(stderr, "@%s: %s\n", f.name.c_str(), s.c_str());
-      for (const auto& s : c.inexact) std::fprintf(stderr, "@%s: within tolerance: %s\n", f.name.c_str(), s.c_str());
+      for (const auto& s : c.inexact) std::fprintf(stderr, "@%s: %s (not explained by simplify)\n", f.name.c_str(), s.c_str());
       bad += !c.problems.empty() || !c.inexact.empty();
     }
-    std::printf("%s: %zu functions, %d differ (%d outputs bit-exact)\n", path.c_str(), g.functions().size(), bad,
-                st.exactOutputs);
+    std::printf("%s: %zu functions, %d differ (%d outputs bit-exact, %d within tolerance after libm calls)\n", path.c_str(),
+                g.functions().size(), bad, st.exactOutputs, st.libmOutputs);
     return bad ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -305,8 +342,9 @@ int main(int argc, char** argv) {
     else if (a == "--out") outDir = next();
     else if (a == "--replay") return replay(next());
     else if (a == "--inject-fault") injectFault = true;
+    else if (a == "--max-steps") maxSteps = std::stoi(next());
     else {
-      std::fprintf(stderr, "usage: kiln_random_graphs [--count N] [--seed S] [--batch B] [--out DIR] [--inject-fault] | --replay FILE.kir\n");
+      std::fprintf(stderr, "usage: kiln_random_graphs [--count N] [--seed S] [--batch B] [--out DIR] [--max-steps K] [--inject-fault] | --replay FILE.kir\n");
       return 2;
     }
   }
@@ -323,7 +361,7 @@ int main(int argc, char** argv) {
       uint64_t seed = first + static_cast<uint64_t>(done + k);
       seeds.push_back(seed);
       try {
-        robust::GeneratedGraph gg = robust::generate(g, m, seed, fmt::format("g{}", seed));
+        robust::GeneratedGraph gg = robust::generate(g, m, seed, fmt::format("g{}", seed), maxSteps);
         for (const std::string& op : gg.ops) ++opCounts[op];
       } catch (const std::exception& e) {  // the DSL refused a graph the generator meant to be valid
         std::fprintf(stderr, "FAIL random graph seed %llu: the generator built an invalid graph: %s\n",
@@ -372,9 +410,9 @@ int main(int argc, char** argv) {
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("random graphs: %d built from seeds %llu..%llu, %d failed; %d gradient checks by finite differences; "
-              "%d outputs bit-exact, %d within tolerance; worst FD error %.2f of its tolerance; %.1f s (%.1f s compiling)\n",
+              "%d outputs bit-exact, %d within tolerance after libm calls, %d from simplify; worst FD error %.2f of its tolerance; %.1f s (%.1f s compiling)\n",
               st.graphs, static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1), st.failed,
-              st.fdChecked, st.exactOutputs, st.toleratedOutputs, st.worstFd, ms / 1000, compileMs / 1000);
+              st.fdChecked, st.exactOutputs, st.libmOutputs, st.toleratedOutputs, st.worstFd, ms / 1000, compileMs / 1000);
   std::string hist;
   for (const auto& [op, k] : opCounts) hist += fmt::format("{}{} {}", hist.empty() ? "" : ", ", op, k);
   std::printf("DSL calls drawn: %s\n", hist.c_str());
