@@ -55,13 +55,16 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
-constexpr int64_t kMaxElems = 96;
 
 class Gen {
 public:
   Gen(Graph& g, uint64_t seed, std::string prefix, int maxSteps)
       : g_(g), rng_(seed), prefix_(std::move(prefix)), maxSteps_(maxSteps) {
     smooth_ = rng_.chance(0.4);
+    // some graphs have longer rows, so vectorized loops and their
+    // remainders are exercised too (a vector is 8 or 16 floats)
+    big_ = rng_.chance(0.2);
+    maxElems_ = big_ ? 1200 : 96;
   }
 
   GeneratedGraph run(Module& m);
@@ -84,7 +87,7 @@ private:
   Shape randShape(int64_t minRank = 0, int64_t maxRank = 4) {
     Shape s;
     int64_t rank = rng_.range(minRank, maxRank);
-    for (int64_t i = 0; i < rank; ++i) s.push_back(rng_.range(1, rank >= 3 ? 3 : 5));
+    for (int64_t i = 0; i < rank; ++i) s.push_back(rng_.range(1, big_ ? (rank >= 3 ? 9 : 37) : (rank >= 3 ? 3 : 5)));
     return s;
   }
   // Scales a value into [-1, 1] when it could exceed `limit`.
@@ -130,7 +133,7 @@ private:
       int64_t& o = out[out.size() - b.size() + i];
       o = std::max(o, b[i]);
     }
-    if (numel(out) > kMaxElems) b.assign(b.size(), 1);
+    if (numel(out) > maxElems_) b.assign(b.size(), 1);
     return input(b);
   }
   // A value of a's shape: an earlier one or a new input.
@@ -200,6 +203,8 @@ private:
   std::string prefix_;
   int maxSteps_;
   bool smooth_ = false;
+  bool big_ = false;
+  int64_t maxElems_ = 96;
   std::vector<Tensor> inputs_;       // f32 data: gradients are taken wrt these
   std::vector<Tensor> indexInputs_;  // argmax'ed into indices: no gradient, not perturbed
   std::vector<Val> pool_;
@@ -379,7 +384,7 @@ bool Gen::layout(const Val& v) {
         in.push_back(d > 1 && rng_.chance(0.2) ? 1 : 0);
         out.push_back(d + lo.back() + hi.back() + (d - 1) * in.back());
       }
-      if (numel(out) > kMaxElems * 2) return false;
+      if (numel(out) > maxElems_ * 2) return false;
       push(pad(v.t, lo, hi, in), withZero(v.iv), "pad");
       return true;
     }
@@ -388,7 +393,7 @@ bool Gen::layout(const Val& v) {
       to.insert(to.begin(), rng_.range(1, 3));
       for (int64_t& d : to)
         if (d == 1 && rng_.chance(0.5)) d = 2;
-      if (numel(to) > kMaxElems) return false;
+      if (numel(to) > maxElems_) return false;
       push(broadcastTo(v.t, to), v.iv, "broadcastTo");
       return true;
     }
@@ -418,7 +423,7 @@ bool Gen::combine(const Val& v) {
       return true;
     }
     case 1: {
-      if (numel(s) * 2 > kMaxElems) return false;
+      if (numel(s) * 2 > maxElems_) return false;
       Val b = partner(v);
       if (b.t.shape() != s) b = input(s);
       push(stack({v.t, b.t}, rng_.range(0, r)), unite(v.iv, b.iv), "stack");
@@ -486,7 +491,7 @@ bool Gen::indexing(const Val& v) {
   switch (rng_.below(4)) {
     case 0: {  // gather rows of v
       Shape is = randShape(0, 2);
-      if (numel(is) * numel(s) / s[0] > kMaxElems) return false;
+      if (numel(is) * numel(s) / s[0] > maxElems_) return false;
       push(gather(v.t, indices(is, s[0])), v.iv, "gather");
       return true;
     }
@@ -494,7 +499,7 @@ bool Gen::indexing(const Val& v) {
       int64_t axis = rng_.below(r);
       Shape is = s;
       is[static_cast<size_t>(axis)] = rng_.range(1, 4);
-      if (numel(is) > kMaxElems) return false;
+      if (numel(is) > maxElems_) return false;
       push(takeAlongAxis(v.t, indices(is, s[static_cast<size_t>(axis)]), rng_.chance(0.3) ? axis - r : axis), v.iv,
            "takeAlongAxis");
       return true;
@@ -512,7 +517,7 @@ bool Gen::indexing(const Val& v) {
       int64_t axis = rng_.below(r);
       Shape to = s;
       to[static_cast<size_t>(axis)] = rng_.range(1, 4);
-      if (numel(to) > kMaxElems) return false;
+      if (numel(to) > maxElems_) return false;
       double cnt = static_cast<double>(s[static_cast<size_t>(axis)]);
       push(scatterAlongAxis(v.t, indices(s, to[static_cast<size_t>(axis)]), axis, to),
            {std::min(0.0, v.iv.lo * cnt), std::max(0.0, v.iv.hi * cnt)}, "scatterAlongAxis");
@@ -544,7 +549,7 @@ bool Gen::convPool(const Val& v0) {
     if ((kh - 1) * o.dilation[0] + 1 > h + 2 * o.pad[0] || (kw - 1) * o.dilation[1] + 1 > w + 2 * o.pad[1]) return false;
     int64_t oh = (h + 2 * o.pad[0] - (kh - 1) * o.dilation[0] - 1) / o.stride[0] + 1;
     int64_t ow = (w + 2 * o.pad[1] - (kw - 1) * o.dilation[1] - 1) / o.stride[1] + 1;
-    if (s[0] * out * oh * ow > kMaxElems * 2) return false;
+    if (s[0] * out * oh * ow > maxElems_ * 2) return false;
     Val f = input({out, c / o.groups, kh, kw});
     double bound = static_cast<double>(c / o.groups * kh * kw) * v.iv.mag();
     push(conv2d(v.t, f.t, o), {-bound, bound}, "conv2d");
@@ -617,7 +622,7 @@ bool Gen::randomOp(const Val& v) {
 }
 
 GeneratedGraph Gen::run(Module& m) {
-  pool_.push_back(input(randShape(0, 4)));
+  pool_.push_back(input(big_ ? randShape(1, 3) : randShape(0, 4)));
   if (rng_.chance(0.5)) pool_.push_back(input(randShape(1, 3)));
   int64_t steps = rng_.range(2, std::max(2, maxSteps_));
   // weights: elementwise and layout ops are the bulk of real models

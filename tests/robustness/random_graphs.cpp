@@ -128,17 +128,20 @@ Check checkFunction(const ir::Graph& g, const ir::Function& f, jit::CompiledModu
     }
     float* got = cm.f32(buf);
     const bool libm = dependsOnLibm(g, f.outputs[i].value);
+    float worst = 0, scale = 0;
+    int64_t worstAt = -1;
+    for (int64_t k = 0; k < w.size(); ++k) scale = std::max(scale, std::isfinite(w.f[k]) ? std::fabs(w.f[k]) : 0.0f);
+    // the ulps an output may be off by compound through later ops: allow
+    // 1e-5 of the output's scale (and absolute 1e-5 near 0, for cancellation)
+    const float tol = 1e-5f * std::max(scale, 1.0f);
     if (injectFault && i == 0 && w.size() > 0) {
       // one ulp where bits must agree, else just past the tolerance
       uint32_t bits;
       std::memcpy(&bits, got, 4);
       bits ^= 1;
       std::memcpy(got, &bits, 4);
-      if (libm) got[0] = w.f[0] + 2e-5f * std::max(1.0f, std::fabs(w.f[0]));
+      if (libm) got[0] = w.f[0] + 2 * tol;
     }
-    float worst = 0, scale = 0;
-    int64_t worstAt = -1;
-    for (int64_t k = 0; k < w.size(); ++k) scale = std::max(scale, std::isfinite(w.f[k]) ? std::fabs(w.f[k]) : 0.0f);
     for (int64_t k = 0; k < w.size(); ++k) {
       if (sameValue(got[k], w.f[k])) continue;
       float d = std::fabs(got[k] - w.f[k]);
@@ -151,9 +154,6 @@ Check checkFunction(const ir::Graph& g, const ir::Function& f, jit::CompiledModu
       ++st.exactOutputs;
       continue;
     }
-    // the ulps an output may be off by compound through later ops: allow
-    // 1e-5 of the output's scale (and absolute 1e-5 near 0, for cancellation)
-    float tol = 1e-5f * std::max(scale, 1.0f);
     std::string what = fmt::format("output {} element {}: compiled {:.9g} vs interpreter {:.9g} (|diff| {:.3g})",
                                    f.outputs[i].name, worstAt, got[worstAt], w.f[worstAt], worst);
     if (worst <= tol && libm) ++st.libmOutputs;
