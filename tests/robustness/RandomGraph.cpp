@@ -64,6 +64,8 @@ public:
     // some graphs have longer rows, so vectorized loops and their
     // remainders are exercised too (a vector is 8 or 16 floats)
     big_ = rng_.chance(0.2);
+    // and some are trained: params, and a training step @PREFIX_train
+    train_ = rng_.chance(0.2);
     maxElems_ = big_ ? 1200 : 96;
   }
 
@@ -71,7 +73,13 @@ public:
 
 private:
   // ---- values ----
+  // A data value: an input, or on a training graph sometimes a param.
   Val input(const Shape& s) {
+    if (train_ && (params_.empty() || rng_.chance(0.3))) {
+      Tensor p = g_.param(fmt::format("{}_p{}", prefix_, params_.size()), s, Init::uniform(-1, 1));
+      params_.push_back(p);
+      return {p, {-1, 1}};
+    }
     Tensor t = g_.input(fmt::format("{}_x{}", prefix_, inputs_.size()), s);
     inputs_.push_back(t);
     return {t, {-1, 1}};
@@ -204,6 +212,8 @@ private:
   int maxSteps_;
   bool smooth_ = false;
   bool big_ = false;
+  bool train_ = false;
+  std::vector<Tensor> params_;  // on training graphs
   int64_t maxElems_ = 96;
   std::vector<Tensor> inputs_;       // f32 data: gradients are taken wrt these
   std::vector<Tensor> indexInputs_;  // argmax'ed into indices: no gradient, not perturbed
@@ -654,17 +664,35 @@ GeneratedGraph Gen::run(Module& m) {
   if (pool_.size() > 3 && rng_.chance(0.4)) outs.push_back({"e0", pool_[pool_.size() / 2].t});
   Tensor w = g_.input(fmt::format("{}_w", prefix_), y.shape());
   Tensor loss = sum(tame(pool_.back()).t * w);
+  // an L2 term, so every param of a training graph reaches the loss
+  for (const Tensor& p : params_) loss = loss + 0.01 * sum(square(p));
   outs.push_back({smooth_ ? "loss_fd" : "loss", loss});
-  // gradients on every smooth graph and a third of the others (compile
+  // gradients on every smooth graph and a quarter of the others (compile
   // time is per kernel, and a backward pass doubles the kernels)
   std::vector<Tensor> wrt;
-  if (smooth_ || rng_.chance(0.35)) wrt = inputs_;
+  if (smooth_ || rng_.chance(0.25)) {
+    wrt = inputs_;
+    wrt.insert(wrt.end(), params_.begin(), params_.end());
+  }
   std::vector<Tensor> grads = wrt.empty() ? std::vector<Tensor>{} : grad(loss, wrt);
   for (size_t i = 0; i < wrt.size(); ++i) outs.push_back({fmt::format("d.{}", g_.ir().node(wrt[i].id()).name), grads[i]});
   std::vector<Tensor> ins = inputs_;
   ins.insert(ins.end(), indexInputs_.begin(), indexInputs_.end());
   ins.push_back(w);
   m.addFunction(prefix_, ins, outs);
+  if (train_) {
+    Optimizer opt = SGD{.lr = 0.05, .momentum = 0.9};
+    switch (rng_.below(4)) {
+      case 0: opt = Adam{.lr = 0.01}; break;
+      case 1: opt = AdamW{.lr = 0.01, .amsgrad = true}; break;
+      case 2: opt = RMSprop{.lr = 0.01, .centered = true}; break;
+      default: break;
+    }
+    TrainOptions to;
+    if (rng_.chance(0.3)) to.clipNorm = 0.5;
+    m.addTrainStep(prefix_ + "_train", loss, opt, to);
+    ops_.push_back("trainStep");
+  }
   return {prefix_, smooth_, ops_};
 }
 

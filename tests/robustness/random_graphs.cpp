@@ -66,8 +66,8 @@ bool sameValue(float a, float b) {
   return a == b || std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b));
 }
 
-bool injectFault = false;
-int maxSteps = 8;  // --max-steps  // --inject-fault: proves a one-ulp difference is caught
+bool injectFault = false;  // --inject-fault: proves a one-ulp difference is caught
+int maxSteps = 8;          // --max-steps
 
 // Ops lowered to libm calls (or LLVM intrinsics that become them). LLVM
 // folds such calls on constant operands with the host's double-precision
@@ -98,67 +98,86 @@ struct Check {
   std::vector<std::string> inexact;   // outputs off by a few ulps of their scale
 };
 
-// Runs function f compiled and interpreted on the same sources and compares
-// every output: bit for bit, noting outputs within 1e-5 of their scale
-// separately (the caller decides whether that is explained).
+// Compares one compiled result with the interpreter's: bit for bit, or for
+// an f32 value downstream of libm calls within 1e-5 of its scale; other
+// differences within that go to `inexact` for the caller to explain.
+void compareValue(const std::string& what, const ir::Graph& g, ir::ValueId v, void* gotData, const HostTensor& w,
+                  bool inject, Stats& st, Check& r) {
+  if (w.type.dtype == DType::I32) {
+    const int32_t* got = static_cast<const int32_t*>(gotData);
+    for (int64_t k = 0; k < w.size(); ++k)
+      if (got[k] != w.i[k]) {
+        r.problems.push_back(fmt::format("{} element {}: compiled {} vs interpreter {}", what, k, got[k], w.i[k]));
+        return;
+      }
+    ++st.exactOutputs;
+    return;
+  }
+  float* got = static_cast<float*>(gotData);
+  const bool libm = dependsOnLibm(g, v);
+  float worst = 0, scale = 0;
+  int64_t worstAt = -1;
+  for (int64_t k = 0; k < w.size(); ++k) scale = std::max(scale, std::isfinite(w.f[k]) ? std::fabs(w.f[k]) : 0.0f);
+  // the ulps a value may be off by compound through later ops: allow 1e-5
+  // of the value's scale (and absolute 1e-5 near 0, for cancellation)
+  const float tol = 1e-5f * std::max(scale, 1.0f);
+  if (inject && w.size() > 0) {
+    // one ulp where bits must agree, else just past the tolerance
+    uint32_t bits;
+    std::memcpy(&bits, got, 4);
+    bits ^= 1;
+    std::memcpy(got, &bits, 4);
+    if (libm) got[0] = w.f[0] + 2 * tol;
+  }
+  for (int64_t k = 0; k < w.size(); ++k) {
+    if (sameValue(got[k], w.f[k])) continue;
+    float d = std::fabs(got[k] - w.f[k]);
+    if (worstAt < 0 || !(d <= worst)) {
+      worst = d;
+      worstAt = k;
+    }
+  }
+  if (worstAt < 0) {
+    ++st.exactOutputs;
+    return;
+  }
+  std::string msg = fmt::format("{} element {}: compiled {:.9g} vs interpreter {:.9g} (|diff| {:.3g})", what, worstAt,
+                                got[worstAt], w.f[worstAt], worst);
+  if (worst <= tol && libm) ++st.libmOutputs;
+  else if (worst <= tol) r.inexact.push_back(msg);
+  else r.problems.push_back(msg + fmt::format(" > {:.3g}", tol));
+}
+
+// Runs function f compiled and interpreted from the same inputs and the
+// compiled module's current params and state, and compares every output and
+// every update (the param or state buffer after the call).
 Check checkFunction(const ir::Graph& g, const ir::Function& f, jit::CompiledModule& cm, Stats& st) {
   Check r;
   auto src = sourcesFor(g, f);
-  for (const auto& [v, t] : src) {
+  for (auto& [v, t] : src) {
     const ir::Node& n = g.node(v);
-    if (n.op != ir::OpKind::Input) continue;
-    if (t.type.dtype == DType::F32) std::copy(t.f.begin(), t.f.end(), cm.f32(n.name));
-    else std::copy(t.i.begin(), t.i.end(), cm.i32(n.name));
+    void* buf = t.type.dtype == DType::F32 ? static_cast<void*>(cm.f32(n.name)) : static_cast<void*>(cm.i32(n.name));
+    size_t bytes = static_cast<size_t>(t.size()) * 4;
+    if (n.op == ir::OpKind::Input) std::memcpy(buf, t.data(), bytes);
+    else std::memcpy(t.data(), buf, bytes);  // state as the module has it now
   }
   std::vector<ir::ValueId> roots;
   for (const ir::Output& o : f.outputs) roots.push_back(o.value);
+  for (const ir::Update& u : f.updates) roots.push_back(u.value);
   std::vector<HostTensor> want = interp::evaluate(g, roots, src);
   cm.run(f.name);
   for (size_t i = 0; i < f.outputs.size(); ++i) {
-    const std::string buf = fmt::format("{}.{}", f.name, f.outputs[i].name);
-    const HostTensor& w = want[i];
-    if (w.type.dtype == DType::I32) {
-      const int32_t* got = cm.i32(buf);
-      for (int64_t k = 0; k < w.size(); ++k)
-        if (got[k] != w.i[k]) {
-          r.problems.push_back(fmt::format("output {} element {}: compiled {} vs interpreter {}", f.outputs[i].name, k, got[k], w.i[k]));
-          break;
-        }
-      continue;
-    }
-    float* got = cm.f32(buf);
-    const bool libm = dependsOnLibm(g, f.outputs[i].value);
-    float worst = 0, scale = 0;
-    int64_t worstAt = -1;
-    for (int64_t k = 0; k < w.size(); ++k) scale = std::max(scale, std::isfinite(w.f[k]) ? std::fabs(w.f[k]) : 0.0f);
-    // the ulps an output may be off by compound through later ops: allow
-    // 1e-5 of the output's scale (and absolute 1e-5 near 0, for cancellation)
-    const float tol = 1e-5f * std::max(scale, 1.0f);
-    if (injectFault && i == 0 && w.size() > 0) {
-      // one ulp where bits must agree, else just past the tolerance
-      uint32_t bits;
-      std::memcpy(&bits, got, 4);
-      bits ^= 1;
-      std::memcpy(got, &bits, 4);
-      if (libm) got[0] = w.f[0] + 2 * tol;
-    }
-    for (int64_t k = 0; k < w.size(); ++k) {
-      if (sameValue(got[k], w.f[k])) continue;
-      float d = std::fabs(got[k] - w.f[k]);
-      if (worstAt < 0 || !(d <= worst)) {
-        worst = d;
-        worstAt = k;
-      }
-    }
-    if (worstAt < 0) {
-      ++st.exactOutputs;
-      continue;
-    }
-    std::string what = fmt::format("output {} element {}: compiled {:.9g} vs interpreter {:.9g} (|diff| {:.3g})",
-                                   f.outputs[i].name, worstAt, got[worstAt], w.f[worstAt], worst);
-    if (worst <= tol && libm) ++st.libmOutputs;
-    else if (worst <= tol) r.inexact.push_back(what);
-    else r.problems.push_back(what + fmt::format(" > {:.3g}", tol));
+    const ir::Output& o = f.outputs[i];
+    std::string buf = fmt::format("{}.{}", f.name, o.name);
+    void* got = want[i].type.dtype == DType::F32 ? static_cast<void*>(cm.f32(buf)) : static_cast<void*>(cm.i32(buf));
+    compareValue("output " + o.name, g, o.value, got, want[i], injectFault && i == 0, st, r);
+  }
+  for (size_t i = 0; i < f.updates.size(); ++i) {
+    const ir::Update& u = f.updates[i];
+    const std::string& name = g.node(u.target).name;
+    const HostTensor& w = want[f.outputs.size() + i];
+    void* got = w.type.dtype == DType::F32 ? static_cast<void*>(cm.f32(name)) : static_cast<void*>(cm.i32(name));
+    compareValue("update of " + name, g, u.value, got, w, false, st, r);
   }
   return r;
 }
@@ -191,6 +210,14 @@ std::vector<std::string> checkFiniteDifferences(const ir::Graph& g, const ir::Fu
   };
   for (size_t i = 0; i < wrt.size(); ++i) {
     const HostTensor& gr = base[i + 1];
+    if (!src.count(wrt[i].first)) {  // a param the function does not read: its gradient must be 0
+      for (float x : gr.f)
+        if (x != 0) {
+          problems.push_back(fmt::format("{}: nonzero gradient {} wrt a param the loss does not read", wrt[i].second, x));
+          break;
+        }
+      continue;
+    }
     for (int d = 0; d < 2; ++d) {
       std::vector<float> dir = robust::inputValues(fmt::format("{}/dir{}", wrt[i].second, d), gr.size());
       double analytic = 0, mag = 0;
@@ -214,8 +241,10 @@ std::vector<std::string> checkFiniteDifferences(const ir::Graph& g, const ir::Fu
   return problems;
 }
 
-// Every check on one function: compiled vs interpreted, then finite
-// differences when `fd`.
+// Every check on one graph's entry points: @function compiled vs
+// interpreted, finite differences when `fd`, then two steps of its training
+// step @function_train if it has one (params and optimizer state updated in
+// place, compared after each step).
 Check checkModule(const ir::Graph& g, const std::string& function, jit::CompiledModule& cm, Stats& st, bool fd) {
   const ir::Function* f = g.findFunction(function);
   Check c = checkFunction(g, *f, cm, st);
@@ -223,6 +252,12 @@ Check checkModule(const ir::Graph& g, const std::string& function, jit::Compiled
     std::vector<std::string> q = checkFiniteDifferences(g, *f, st);
     c.problems.insert(c.problems.end(), q.begin(), q.end());
   }
+  if (const ir::Function* t = g.findFunction(function + "_train"))
+    for (int step = 1; step <= 2; ++step) {
+      Check d = checkFunction(g, *t, cm, st);
+      for (auto& p : d.problems) c.problems.push_back(fmt::format("@{} step {}: {}", t->name, step, p));
+      for (auto& p : d.inexact) c.inexact.push_back(fmt::format("@{} step {}: {}", t->name, step, p));
+    }
   return c;
 }
 
@@ -305,6 +340,7 @@ int replay(const std::string& path) {
     auto plain = jit::compile(g, noSimplify);
     plain->init(kInitSeed);
     for (const ir::Function& f : g.functions()) {
+      if (f.name.ends_with("_train")) continue;  // checked with its graph's function
       Check c = checkModule(g, f.name, *cm, st, true);
       Stats scratch;
       if (!c.inexact.empty() && checkModule(g, f.name, *plain, scratch, false).inexact.empty()) c.inexact.clear();
