@@ -371,7 +371,7 @@ bool Gen::layout(const Val& v) {
         e.push_back(rng_.chance(0.3) ? hi - d : hi);
         st.push_back(stride);
       }
-      // a negative end of 0 would mean "before the start": keep hi == d positive
+      // hi - d is 0 when hi == d, which would mean index 0, not the end
       for (size_t i = 0; i < e.size(); ++i)
         if (e[i] == 0) e[i] = s[i];
       push(slice(v.t, b, e, st), v.iv, "slice");

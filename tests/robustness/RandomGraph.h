@@ -3,8 +3,10 @@
 // into a shared Graph and adds it as entry point @PREFIX: outputs `y` (the
 // last value), sometimes `e0` (an earlier value), `loss` = sum(y * w) (named
 // `loss_fd` when every op on its path is smooth, so finite differences apply)
-// and one gradient `d.NAME` per f32 input. Every input is f32 and filled
-// with inputValues(), so a graph printed to .kir carries all it needs.
+// and, on some graphs, one gradient `d.NAME` per f32 data input or param.
+// A fifth of the graphs hold params and get a training step @PREFIX_train.
+// Inputs are f32, filled with inputValues(); params are filled by init(seed);
+// so a graph printed to .kir carries all a replay needs.
 //
 // Values stay finite and away from poles by construction: each value carries
 // an interval bounding it, log/sqrt/div/pow get operands shifted to >= 0.25,
