@@ -5,6 +5,7 @@
 #include <boost/graph/graphviz.hpp>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
@@ -25,6 +26,41 @@ void writeFile(const std::string& dir, const std::string& name, std::string_view
   std::ofstream f(path, std::ios::binary);
   f.write(text.data(), static_cast<std::streamsize>(text.size()));
   if (!f) throw ir::CompileError(fmt::format("cannot write {}", path));
+}
+
+std::string formatBytes(int64_t bytes) {
+  static const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  if (v == std::floor(v)) return fmt::format("{} {}", static_cast<int64_t>(v), units[u]);
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+int64_t memoryLimit(const CompileOptions& opts) {
+  if (opts.memoryLimitBytes >= 0) return opts.memoryLimitBytes;
+  const char* env = std::getenv("KILN_MEMORY_LIMIT");
+  if (!env || !*env) return CompileOptions::kDefaultMemoryLimit;
+  std::string_view s(env);
+  size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  int shift = -1;
+  std::string_view unit = s.substr(digits);
+  if (unit.empty()) shift = 0;
+  else if (unit == "K" || unit == "KiB") shift = 10;
+  else if (unit == "M" || unit == "MiB") shift = 20;
+  else if (unit == "G" || unit == "GiB") shift = 30;
+  else if (unit == "T" || unit == "TiB") shift = 40;
+  int64_t n = 0;
+  bool ok = digits > 0 && digits <= 15 && shift >= 0;
+  for (size_t i = 0; ok && i < digits; ++i) n = n * 10 + (s[i] - '0');
+  if (!ok || n > (int64_t(1) << (62 - shift)))
+    throw ir::CompileError(fmt::format("KILN_MEMORY_LIMIT: '{}' is not a size (bytes, or a number followed by K, M, G or T)", s));
+  return n << shift;
 }
 
 // graph.dot: values as vertices, operand edges, drawn with Boost.Graph.
@@ -159,6 +195,13 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   c.stats.opsAfter = c.graph.size();
 
   c.plan = lower::planModule(c.graph, lower::PlanOptions{opts.fuse});
+  // refuse now, with the figures, rather than fail to allocate at run time
+  if (int64_t limit = memoryLimit(opts); limit > 0 && c.plan.totalBytes > limit)
+    throw ir::CompileError(fmt::format(
+        "compile: planned memory {} (persistent {}, arena {}) exceeds the limit {} "
+        "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)",
+        formatBytes(c.plan.totalBytes), formatBytes(c.plan.persistentBytes), formatBytes(c.plan.tempBytes),
+        formatBytes(limit)));
   // distinct kernels: entry points share the kernels of values they share
   std::vector<bool> seen(static_cast<size_t>(c.graph.size()), false);
   for (const auto& f : c.plan.functions)

@@ -19,6 +19,12 @@ struct CompileOptions {
   bool emitAssembly = false;  // keep module.s text even without dumps
   std::vector<std::string> passes;  // empty = the default pipeline
   bool fuse = true;           // fuse elementwise producers into their consumers' kernels
+  // Planned memory (persistent buffers + arena) above this fails the compile
+  // with the figures, before any code is generated or memory allocated.
+  // -1 = $KILN_MEMORY_LIMIT if set (bytes, or a number with K, M, G or T:
+  // KiB...TiB), else kDefaultMemoryLimit; 0 = no limit.
+  int64_t memoryLimitBytes = -1;
+  static constexpr int64_t kDefaultMemoryLimit = int64_t(8) << 30;  // 8 GiB
 };
 
 }  // namespace kiln
@@ -57,6 +63,12 @@ Compiled compile(const ir::Graph& g, std::string_view prefix, const CompileOptio
 
 // Per-function counts and bytes for report.json and kiln-opt --stats.
 std::vector<FunctionStats> functionStats(const ir::Graph& before, const ir::Graph& after, const lower::ModulePlan& plan);
+
+// The limit compile() applies: opts.memoryLimitBytes, $KILN_MEMORY_LIMIT or
+// the default (0 = none). Throws CompileError on a malformed variable.
+int64_t memoryLimit(const CompileOptions& opts);
+// "12.3 GiB", "512 KiB", "100 bytes": sizes in diagnostics.
+std::string formatBytes(int64_t bytes);
 
 // Writes `text` to dir/name, creating dir; throws with the path on failure.
 void writeFile(const std::string& dir, const std::string& name, std::string_view text);
