@@ -1,13 +1,16 @@
 # kiln_add_model(NAME GENERATOR model.cpp [SOURCES more.cpp...] [DUMP_DIR dir]
-#                [TARGET_CPU cpu])
+#                [TARGET_CPU cpu] [ARGS arg...])
 #
 # Builds the generator (a program that builds a kiln::Module and calls
 # kiln::aot::emit), runs it at build time, and exposes a static library
 # target NAME holding NAME.o with NAME.h on its include path. Linking NAME
 # brings in libkiln_rt only: no LLVM. The object targets the build machine's
 # CPU (all its features) unless TARGET_CPU names another, e.g. x86-64-v3.
+# ARGS are passed to the generator, so one model.cpp can build several
+# variants (one kiln_add_model call each; the generator must strip them
+# before aot::emit).
 function(kiln_add_model NAME)
-  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES;ARGS")
   if(NOT KAM_GENERATOR)
     message(FATAL_ERROR "kiln_add_model(${NAME}): GENERATOR is required")
   endif()
@@ -24,6 +27,7 @@ function(kiln_add_model NAME)
   if(KAM_TARGET_CPU)
     list(APPEND extra_args --target-cpu ${KAM_TARGET_CPU})
   endif()
+  list(APPEND extra_args ${KAM_ARGS})
   add_custom_command(
     OUTPUT ${out}/${NAME}.o ${out}/${NAME}.h
     COMMAND ${gen} --out-dir ${out} ${extra_args}
