@@ -77,7 +77,8 @@ TEST_CASE("a fortune directory is read in name order without dat files") {
 
 TEST_CASE("malformed fortune files are rejected with file and line") {
   FortuneDir d;
-  std::string nul = d.write("nul", "ok\n%\nbad\0byte\n");
+  const char nulText[] = "ok\n%\nbad\0byte\n";
+  std::string nul = d.write("nul", std::string(nulText, sizeof nulText - 1));
   CHECK(errorOf(nul) == nul + ":3: NUL byte at column 4; not a fortune file");
   std::string utf = d.write("utf", "fine \xC3\xA9\n%\ncut \xC3\n");
   CHECK(errorOf(utf) == utf + ":3: invalid UTF-8 at column 5");
