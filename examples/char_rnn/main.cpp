@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
                               "  --beam K         beam width, 1..8 (default 8)\n") +
                       example::commonUsage());
     Settings s;
-    s.c = example::parseCommon(args, "char_rnn", 3, 1, "/usr/share/games/fortunes");
+    s.c = example::parseCommon(args, "char_rnn", 2, 1, "/usr/share/games/fortunes");
     s.cell = args.getString("cell", "tanh");
     s.layers = args.getInt("layers", 1);
     s.maxSteps = args.getInt("max-steps", s.c.quick ? 150 : 0);
