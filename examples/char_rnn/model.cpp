@@ -15,8 +15,10 @@
 // trainStep runs the same cells layer by layer over the whole sequence and
 // computes each layer's input half of the pre-activation, x Wx + b, for all
 // T steps in one matmul (as cuDNN does): the same function of the same
-// params with half the kernels per unrolled step, which halves compile time
-// while kiln emits every step's kernels anew. Validation goes through step,
+// params with half the kernels per unrolled step. While kiln emits every
+// step's kernels anew that matters: tanh at hidden 256 went from 1,095
+// kernels and 29 s of generator CPU (per-step cells, plus an evaluation entry
+// point since replaced by step) to 580 and 9 s. Validation goes through step,
 // so the two formulations are checked against each other by every run.
 #include <kiln/kiln.h>
 
