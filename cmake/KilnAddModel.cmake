@@ -1,5 +1,5 @@
 # kiln_add_model(NAME GENERATOR model.cpp [SOURCES more.cpp...] [DUMP_DIR dir]
-#                [TARGET_CPU cpu])
+#                [TARGET_CPU cpu] [ARGS arg...])
 #
 # Builds the generator (a program that builds a kiln::Module and calls
 # kiln::aot::emit), runs it at build time, and exposes a static library
@@ -10,8 +10,11 @@
 # The same file serves the build tree and the installed package
 # (find_package(kiln); see KilnInstall.cmake): both define kiln::kiln and
 # kiln::kiln_rt.
+# ARGS are passed to the generator, so one model.cpp can build several
+# variants (one kiln_add_model call each; the generator must strip them
+# before aot::emit).
 function(kiln_add_model NAME)
-  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 KAM "" "GENERATOR;DUMP_DIR;TARGET_CPU" "SOURCES;ARGS")
   if(NOT KAM_GENERATOR)
     message(FATAL_ERROR "kiln_add_model(${NAME}): GENERATOR is required")
   endif()
@@ -28,6 +31,7 @@ function(kiln_add_model NAME)
   if(KAM_TARGET_CPU)
     list(APPEND extra_args --target-cpu ${KAM_TARGET_CPU})
   endif()
+  list(APPEND extra_args ${KAM_ARGS})
   add_custom_command(
     OUTPUT ${out}/${NAME}.o ${out}/${NAME}.h
     COMMAND ${gen} --out-dir ${out} ${extra_args}
