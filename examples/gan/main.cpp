@@ -1,0 +1,188 @@
+// Trains the ahead-of-time compiled MNIST GAN (gan model: dStep, gStep,
+// sample) and judges its digits with the mnist_cnn classifier, whose
+// generated model is linked here too and loaded from a checkpoint written
+// by `mnist_cnn --save`. Each epoch writes a grid of samples from fixed
+// noise as build/runs/gan/samples_epochNN.png (matplotlib, plot_samples.py).
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <string>
+
+#include <kiln/rt/Runtime.h>
+
+#include "Example.h"
+#include "gan.h"
+#include "mnist_cnn.h"
+
+#ifndef KILN_GAN_SCRIPT_DIR
+#define KILN_GAN_SCRIPT_DIR "examples/gan"
+#endif
+
+using namespace kiln;
+
+static constexpr int64_t kBatch = 64, kNoise = 64, kPixels = 784;
+static constexpr int64_t kJudged = 1000;     // generated digits the classifier judges
+static constexpr double kConfident = 0.9;    // max class probability that counts as confident
+// Noise streams of rt::normal01 (the seed is --seed).
+static constexpr uint64_t kTrainStream = 1, kGridStream = 2, kJudgeStream = 3;
+
+// Fills the model's noise input with N(0, 1) values number counter.. of `stream`.
+static void fillNoise(float* z, uint64_t seed, uint64_t stream, uint64_t& counter) {
+  for (int64_t i = 0; i < kBatch * kNoise; ++i) z[i] = rt::normal01(seed, stream, counter++);
+}
+
+// Single-quotes `s` for /bin/sh.
+static std::string shellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+// Writes the 64 images of one `sample` call (fixed noise, so epochs compare)
+// as an 8x8 grid PNG. A missing matplotlib costs the picture, not the run.
+static void writeGrid(gan::Model& m, const example::Common& c, int64_t epoch) {
+  uint64_t counter = 0;
+  fillNoise(m.z(), c.seed, kGridStream, counter);
+  m.sample();
+  char name[64];
+  std::snprintf(name, sizeof name, "samples_epoch%02lld", static_cast<long long>(epoch));
+  std::string raw = c.runDir + "/samples.raw", png = c.runDir + "/" + name + ".png";
+  std::FILE* f = std::fopen(raw.c_str(), "wb");
+  if (!f || std::fwrite(m.sample_images(), sizeof(float), kBatch * kPixels, f) != size_t(kBatch * kPixels) ||
+      std::fclose(f) != 0)
+    throw rt::Error("cannot write " + raw);
+  std::string cmd = "/usr/bin/python3 " + shellQuote(std::string(KILN_GAN_SCRIPT_DIR) + "/plot_samples.py") + " " +
+                    shellQuote(raw) + " " + shellQuote(png) + " 8 8 " +
+                    shellQuote("gan samples, epoch " + std::to_string(epoch));
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "note: no sample grid written (needs /usr/bin/python3 with matplotlib)\n");
+}
+
+struct Judgement {
+  double confident = 0;  // fraction with max class probability >= kConfident
+  double meanMaxProb = 0;
+  std::array<int64_t, 10> classes{};  // argmax counts over the confident ones
+};
+
+// Classifies kJudged generated digits (the same noise every time) with the CNN.
+static Judgement judge(gan::Model& m, mnist_cnn::Model& cnn, uint64_t seed) {
+  Judgement j;
+  uint64_t counter = 0;
+  int64_t confident = 0;
+  for (int64_t done = 0; done < kJudged; done += kBatch) {
+    fillNoise(m.z(), seed, kJudgeStream, counter);
+    m.sample();
+    std::memcpy(cnn.x(), m.sample_images(), kBatch * kPixels * sizeof(float));
+    cnn.predict();
+    for (int64_t b = 0; b < kBatch && done + b < kJudged; ++b) {
+      const float* p = cnn.predict_probs() + b * 10;
+      int64_t best = std::max_element(p, p + 10) - p;
+      j.meanMaxProb += p[best];
+      if (p[best] >= kConfident) {
+        ++confident;
+        ++j.classes[static_cast<size_t>(best)];
+      }
+    }
+  }
+  j.confident = static_cast<double>(confident) / kJudged;
+  j.meanMaxProb /= kJudged;
+  return j;
+}
+
+int main(int argc, char** argv) {
+  try {
+    rt::Args args(argc, argv,
+                  std::string("usage: gan [options]\n"
+                              "Trains an MLP GAN on MNIST (G: z64-256-512-784 tanh, D: 784-512-256-1, leaky relu 0.2,\n"
+                              "Adam lr 2e-4 beta1 0.5, batch 64; one D step and one G step per batch) and\n"
+                              "writes a grid of samples each epoch. With --classifier, the mnist_cnn model\n"
+                              "classifies 1,000 generated digits each epoch: the confident fraction is the\n"
+                              "share with max class probability >= 0.9.\n"
+                              "  --classifier FILE  a checkpoint written by `mnist_cnn --save`\n") +
+                      example::commonUsage());
+    example::Common c = example::parseCommon(args, "gan", 50, 5, "data/mnist");
+    std::string classifier = args.getString("classifier", "");
+    args.finish();
+
+    // The classifier is loaded first, so a bad file fails before training.
+    mnist_cnn::Model cnn;
+    if (!classifier.empty()) cnn.load(classifier);
+    rt::Dataset train = rt::loadMnist(c.data, "train");
+    std::printf("gan: %lld training images, %lld epochs, seed %llu, classifier %s\n",
+                static_cast<long long>(train.count), static_cast<long long>(c.epochs),
+                static_cast<unsigned long long>(c.seed), classifier.empty() ? "(none)" : classifier.c_str());
+
+    gan::Model m;
+    m.init(c.seed);
+    if (!c.resume.empty()) {
+      m.load(c.resume);
+      std::printf("resumed from %s\n", c.resume.c_str());
+    }
+    rt::makeDirs(c.runDir);
+    rt::MetricsLog log(c.metricsCsv(), {"epoch", "d_loss", "g_loss", "confident_fraction", "epoch_seconds", "epoch_cpu_seconds"});
+    rt::Batcher batches(train.count, kBatch, c.seed);
+    uint64_t noiseCounter = 0;
+    Judgement j;
+    for (int64_t e = 0; e < c.epochs; ++e) {
+      batches.startEpoch(e);
+      rt::Progress bar("epoch " + std::to_string(e + 1), batches.batchesPerEpoch());
+      std::span<const int64_t> idx;
+      double dSum = 0, gSum = 0;
+      int64_t steps = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      std::clock_t cpu0 = std::clock();
+      while (batches.next(idx)) {
+        rt::gatherBatch(train, idx, m.x(), nullptr);
+        fillNoise(m.z(), c.seed, kTrainStream, noiseCounter);
+        m.dStep();
+        dSum += m.dStep_loss()[0];
+        fillNoise(m.z(), c.seed, kTrainStream, noiseCounter);
+        m.gStep();
+        gSum += m.gStep_loss()[0];
+        ++steps;
+        char info[64];
+        std::snprintf(info, sizeof info, "D %.3f  G %.3f", dSum / steps, gSum / steps);
+        bar.update(steps, info);
+      }
+      bar.finish();
+      // Wall time depends on what else the machine runs; CPU time does not.
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double cpuSeconds = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+      writeGrid(m, c, e + 1);
+      double confident = -1;
+      if (!classifier.empty()) {
+        j = judge(m, cnn, c.seed);
+        confident = j.confident;
+      }
+      log.row({static_cast<double>(e + 1), dSum / steps, gSum / steps, confident, seconds, cpuSeconds});
+      std::printf("epoch %2lld  D loss %.4f  G loss %.4f", static_cast<long long>(e + 1), dSum / steps,
+                  gSum / steps);
+      if (!classifier.empty()) std::printf("  confident %.3f", confident);
+      std::printf("  %.1f s wall, %.1f s cpu\n", seconds, cpuSeconds);
+      std::fflush(stdout);
+    }
+    if (!c.save.empty()) {
+      m.save(c.save);
+      std::printf("saved %s\n", c.save.c_str());
+    }
+    example::finishPlots(c, "gan");
+    std::printf("samples: %s/samples_epochNN.png\n", c.runDir.c_str());
+    if (classifier.empty()) {
+      std::printf("no --classifier: generated digits not judged\n");
+      return 0;
+    }
+    if (c.epochs == 0) j = judge(m, cnn, c.seed);
+    std::printf("confident digits by class:");
+    for (size_t k = 0; k < 10; ++k) std::printf(" %zu:%lld", k, static_cast<long long>(j.classes[k]));
+    std::printf("\nmean max class probability: %.4f\n", j.meanMaxProb);
+    std::printf("final confident fraction: %.4f\n", j.confident);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gan: %s\n", e.what());
+    return 1;
+  }
+}
