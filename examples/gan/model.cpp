@@ -1,6 +1,5 @@
-// The MNIST GAN generator: an MLP generator G (z[64] -> 256 -> 512 -> 784,
-// leaky relu, tanh) and discriminator D (784 -> 512 -> 256 -> 1, leaky
-// relu), trained with
+// The MNIST GAN generator: an MLP generator G (z[64] -> 256 -> 784, leaky
+// relu, tanh) and discriminator D (784 -> 256 -> 1, leaky relu), trained with
 // bceWithLogits and Adam (lr 2e-4, beta1 0.5) as two training steps over the
 // same params: dStep updates D with G frozen, gStep updates G with D frozen
 // (the non-saturating loss -log D(G(z))). Noise z comes from the runtime's
@@ -16,14 +15,14 @@ int main(int argc, char** argv) {
   Graph g;
   Tensor x = g.input("x", {kBatch, kPixels});  // real images, pixels in [0, 1]
   Tensor z = g.input("z", {kBatch, kNoise});   // N(0, 1) noise
-  Linear g1(g, "g1", kNoise, 256), g2(g, "g2", 256, 512), g3(g, "g3", 512, kPixels);
-  Linear d1(g, "d1", kPixels, 512), d2(g, "d2", 512, 256), d3(g, "d3", 256, 1);
+  Linear g1(g, "g1", kNoise, 256), g2(g, "g2", 256, kPixels);
+  Linear d1(g, "d1", kPixels, 256), d2(g, "d2", 256, 1);
 
   auto generator = [&](Tensor noise) {
-    return tanh(g3(leakyRelu(g2(leakyRelu(g1(noise), kSlope)), kSlope)));
+    return tanh(g2(leakyRelu(g1(noise), kSlope)));
   };
   auto discriminator = [&](Tensor image) {  // logits [B,1]
-    return d3(leakyRelu(d2(leakyRelu(d1(image), kSlope)), kSlope));
+    return d2(leakyRelu(d1(image), kSlope));
   };
 
   Tensor fake = generator(z);
@@ -38,8 +37,8 @@ int main(int argc, char** argv) {
   m.addFunction("sample", {z}, {{"images", (fake + 1.0) * 0.5}});
   m.addFunction("discriminate", {x}, {{"realProb", sigmoid(realLogits)}});
   TrainOptions freezeG, freezeD;
-  freezeG.frozen = {g1.weight, g1.bias, g2.weight, g2.bias, g3.weight, g3.bias};
-  freezeD.frozen = {d1.weight, d1.bias, d2.weight, d2.bias, d3.weight, d3.bias};
+  freezeG.frozen = {g1.weight, g1.bias, g2.weight, g2.bias};
+  freezeD.frozen = {d1.weight, d1.bias, d2.weight, d2.bias};
   m.addTrainStep("dStep", dLoss, adam, freezeG);
   m.addTrainStep("gStep", gLoss, adam, freezeD);
   return aot::emit(m, "gan", argc, argv);
