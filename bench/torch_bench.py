@@ -8,9 +8,9 @@ Timing (the same as the kiln runner's): `warm` steps, then `reps` repeats of
 is the median of the repeats.
 
   torch_bench.py [--threads 2] NAME [NAME...]     time workloads, one JSON line each
-  torch_bench.py [--threads 2] --serve            read "NAME WARM ITERS REPS" lines on stdin,
-                                                  answer one JSON line each (bench/run.py uses this
-                                                  so torch is imported once and runs interleave)
+  torch_bench.py [--threads 2] --serve            read "NAME WARM ITERS REPS [THREADS]" lines on
+                                                  stdin, answer one JSON line each (bench/run.py uses
+                                                  this so torch is imported once and runs interleave)
 """
 import json
 import statistics
@@ -183,6 +183,7 @@ def main(argv):
             if not parts:
                 continue
             name, warm, iters, reps = parts[0], int(parts[1]), int(parts[2]), int(parts[3])
+            torch.set_num_threads(int(parts[4]) if len(parts) > 4 else threads)
             print(json.dumps(run(name, warm, iters, reps)), flush=True)
         return
     if not argv or argv[0].startswith('-'):
