@@ -58,7 +58,7 @@ docs: build
 # The benchmark: kiln's AOT training steps against PyTorch, its matmul
 # against OpenBLAS, and JIT compile times, interleaved in one run with 2
 # threads. Writes $(BUILD)/bench/results.json and the table in
-# docs/benchmarks.md (see there). Takes about 10 minutes once built.
+# docs/benchmarks.md (see there). Takes 5-8 minutes once built.
 bench: build
 	/usr/bin/python3 bench/run.py --build $(BUILD)
 
