@@ -326,10 +326,11 @@ def main():
         sys.exit(f"bench: torch runs {torch.hello['threads']} threads, not {args.threads}")
 
     # Per workload: kiln, then the baseline at `threads` threads, then at 1
-    # thread. The baseline figure is the faster of the two: on a machine
-    # shared with other processes, multi-threaded PyTorch (OpenMP barriers
-    # that spin) and OpenBLAS can be many times slower than single-threaded,
-    # and a stalled baseline must not flatter kiln (single-threaded today).
+    # thread. The baseline figure is the faster of the two: PyTorch with 2
+    # OpenMP threads also runs OpenBLAS's own pthread pool (4 busy threads on
+    # 2 cores), and its parallel regions stall on descheduled threads, many
+    # times over on a shared machine; a stalled baseline must not flatter
+    # kiln (single-threaded today).
     base_threads = sorted({args.threads, 1}, reverse=True)
     kiln_reps = {n: [] for n in only}
     base_reps = {n: {t: [] for t in base_threads} for n in only}
