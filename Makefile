@@ -55,8 +55,12 @@ demo: build data
 docs: build
 	$(BUILD)/bin/kiln_ops_doc --write docs/ops.md
 
-bench:
-	@echo "make bench: the benchmark is not written yet (issue 5); nothing was measured."
+# The benchmark: kiln's AOT training steps against PyTorch, its matmul
+# against OpenBLAS, and JIT compile times, interleaved in one run with 2
+# threads. Writes $(BUILD)/bench/results.json and the table in
+# docs/benchmarks.md (see there). Takes 5-8 minutes once built.
+bench: build
+	/usr/bin/python3 bench/run.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_DEBUG) $(BUILD_ASAN)

@@ -8,6 +8,7 @@ PKGS=(
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libfmt-dev libboost-graph-dev doctest-dev
   python3 python3-torch python3-numpy python3-matplotlib
+  libopenblas-dev
   fortunes-min fortunes
 )
 

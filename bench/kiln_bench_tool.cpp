@@ -1,0 +1,160 @@
+// The benchmark's kiln-linked helper (bench/run.py and the bench-check tests):
+//
+//   kiln_bench_tool compile NAME   JIT-compiles the workload once with default options;
+//                                  JSON: seconds in jit::compile (graph building and autodiff
+//                                  not included), kernels, LLVM time
+//   kiln_bench_tool flops NAME     JSON: the matmul/conv FLOPs of one call of the timed function
+//                                  as built and differentiated (before the passes: the work an
+//                                  eager framework does too)
+//   kiln_bench_tool interp NAME    one JIT call and one interpreter call from the same seed and
+//                                  inputs agree (two for training workloads); exit 0 if so
+//
+// The compile time is measured in a fresh process per repeat (run.py starts
+// this tool once per repeat), so nothing cached in-process is reused.
+#include <kiln/kiln.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "Workloads.h"
+#include "interp/Interpreter.h"
+
+namespace {
+
+using namespace kiln;
+
+constexpr uint64_t kInitSeed = 1;
+constexpr uint64_t kInputSeed = 7;
+
+// Multiply-adds x 2 of the contractions the function runs: matmul
+// 2*|result|*K; conv2d and both its gradients 2*|y or dy| * C/groups*KH*KW
+// (the filter's trailing dims). Elementwise work is not counted.
+double contractionFlops(const ir::Graph& g, const std::string& function) {
+  const ir::Function* f = g.findFunction(function);
+  if (!f) throw std::runtime_error("no function " + function);
+  std::vector<bool> live = ir::ancestors(g, ir::functionRoots(*f));
+  double flops = 0;
+  for (ir::ValueId v = 0; v < g.size(); ++v) {
+    if (!live[static_cast<size_t>(v)]) continue;
+    const ir::Node& n = g.node(v);
+    auto numel = [&](ir::ValueId id) { return static_cast<double>(g.type(id).numElements()); };
+    switch (n.op) {
+      case ir::OpKind::MatMul: {
+        const ir::Shape& a = g.type(n.operands[0]).shape;
+        bool ta = n.attrs.getInt("ta", 0) != 0;
+        double k = static_cast<double>(ta ? a[a.size() - 2] : a[a.size() - 1]);
+        flops += 2 * numel(v) * k;
+        break;
+      }
+      case ir::OpKind::Conv2d:  // x, w -> y
+      case ir::OpKind::Conv2dBwdInput:  // dy, w -> dx
+      case ir::OpKind::Conv2dBwdFilter: {  // x, dy -> dw
+        bool filter = n.op == ir::OpKind::Conv2dBwdFilter;
+        const ir::Shape& w = filter ? n.type.shape : g.type(n.operands[1]).shape;
+        double out = filter ? numel(n.operands[1]) : n.op == ir::OpKind::Conv2d ? numel(v) : numel(n.operands[0]);
+        flops += 2 * out * static_cast<double>(w[1] * w[2] * w[3]);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return flops;
+}
+
+int compileOnce(const std::string& name) {
+  Graph g;
+  Module m(g);
+  bench::buildWorkload(name, g, m);
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<jit::CompiledModule> c = jit::compile(m);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const driver::Compiled& info = c->compiled();
+  std::printf("{\"name\": \"%s\", \"seconds\": %.6g, \"kernels\": %lld, \"llvm_opt_ms\": %.6g, "
+              "\"llvm_emit_ms\": %.6g}\n",
+              name.c_str(), seconds, static_cast<long long>(info.stats.kernels), info.stats.llvmOptMs,
+              info.stats.llvmEmitMs);
+  return 0;
+}
+
+int flops(const std::string& name) {
+  Graph g;
+  Module m(g);
+  bench::buildWorkload(name, g, m);
+  std::printf("{\"name\": \"%s\", \"flops\": %.6g}\n", name.c_str(),
+              contractionFlops(g.ir(), bench::timedFunction(name)));
+  return 0;
+}
+
+// Same seed, same inputs: the compiled function's outputs equal the
+// interpreter's within f32 rounding.
+int interpCheck(const std::string& name) {
+  Graph g;
+  Module m(g);
+  bench::buildWorkload(name, g, m);
+  std::unique_ptr<jit::CompiledModule> c = jit::compile(m);
+  interp::Session s(g.ir());
+  c->init(kInitSeed);
+  s.init(kInitSeed);
+  std::string fn = bench::timedFunction(name);
+  const ir::Function* f = g.ir().findFunction(fn);
+  bench::InputRng rngJit(kInputSeed), rngInterp(kInputSeed);
+  for (ir::ValueId in : f->inputs) {
+    const ir::Node& n = g.ir().node(in);
+    double hi = bench::inputRange(n.name);
+    interp::HostTensor& t = s.source(n.name);
+    if (n.type.dtype == DType::I32) {
+      rngJit.fill(c->i32(n.name), t.size(), hi);
+      rngInterp.fill(t.i.data(), t.size(), hi);
+    } else {
+      rngJit.fill(c->f32(n.name), t.size(), hi);
+      rngInterp.fill(t.f.data(), t.size(), hi);
+    }
+  }
+  bool training = fn == "trainStep";
+  std::string out = training ? "loss" : "c";
+  int calls = training ? 2 : 1;
+  int bad = 0;
+  for (int call = 0; call < calls; ++call) {
+    c->run(fn);
+    s.run(fn);
+    const float* got = c->f32(fn + "." + out);
+    const std::vector<float>& want = s.output(fn, out).f;
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      double err = std::fabs(static_cast<double>(got[i]) - want[i]) / std::max(1.0, std::fabs(static_cast<double>(want[i])));
+      worst = std::max(worst, std::isfinite(got[i]) ? err : INFINITY);
+    }
+    // f32 sums in different orders: a few ulps per term of the longest sum
+    double tol = training ? 1e-4 : 1e-5;
+    std::printf("%s: call %d: %s[0] jit %.9g interpreter %.9g, worst relative difference %.3g (tolerance %.1g)\n",
+                name.c_str(), call + 1, out.c_str(), got[0], want[0], worst, tol);
+    if (!(worst <= tol)) ++bad;
+  }
+  return bad == 0 ? 0 : 1;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: kiln_bench_tool compile|flops|interp NAME\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) return usage();
+  std::string cmd = argv[1], name = argv[2];
+  try {
+    if (cmd == "compile") return compileOnce(name);
+    if (cmd == "interp") return interpCheck(name);
+    if (cmd == "flops") return flops(name);
+    return usage();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln_bench_tool: %s: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+}
