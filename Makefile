@@ -59,7 +59,9 @@ docs: build
 # against OpenBLAS, and JIT compile times, interleaved in one run with 2
 # threads. Writes $(BUILD)/bench/results.json and the table in
 # docs/benchmarks.md (see there). Takes 5-8 minutes once built.
-bench: build
+bench: configure
+	cmake -S . -B $(BUILD) -DKILN_BENCH=ON
+	cmake --build $(BUILD) -j$(JOBS)
 	/usr/bin/python3 bench/run.py --build $(BUILD)
 
 clean:
