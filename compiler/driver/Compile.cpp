@@ -198,10 +198,10 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   // refuse now, with the figures, rather than fail to allocate at run time
   if (int64_t limit = memoryLimit(opts); limit > 0 && c.plan.totalBytes > limit)
     throw ir::CompileError(fmt::format(
-        "compile: planned memory {} (persistent {}, arena {}) exceeds the limit {} "
+        "compile: planned memory {} (persistent {}, arena {}{}) exceeds the limit {} "
         "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)",
         formatBytes(c.plan.totalBytes), formatBytes(c.plan.persistentBytes), formatBytes(c.plan.tempBytes),
-        formatBytes(limit)));
+        c.plan.scratchBytes > 0 ? ", scratch " + formatBytes(c.plan.scratchBytes) : std::string(), formatBytes(limit)));
   // distinct kernels: entry points share the kernels of values they share
   std::vector<bool> seen(static_cast<size_t>(c.graph.size()), false);
   for (const auto& f : c.plan.functions)

@@ -244,7 +244,7 @@ void evalMatMul(const Node& n, const HostTensor& a, const HostTensor& b, HostTen
         for (int64_t k = 0; k < kk; ++k) {
           float x = ta ? A[k * m + i] : A[i * kk + k];
           float y = tb ? B[j * kk + k] : B[k * nn + j];
-          acc = acc + x * y;
+          acc = std::fma(x, y, acc);  // as the compiled GEMM: one fma chain, k ascending
         }
         C[i * nn + j] = acc;
       }

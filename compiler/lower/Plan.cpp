@@ -1,7 +1,7 @@
 // Kernel schedule and memory plan for the kernel IR.
 //
 // Memory is one block per model instance:
-//   [persistent: sources | function outputs | update staging][arena]
+//   [persistent: sources | function outputs | update staging][arena][scratch]
 // Sources (inputs, params, state), function outputs and the staging copies of
 // updates keep their own bytes for the life of the instance. Every other value
 // a function computes (a temporary) lives in the arena, which all entry points
@@ -190,8 +190,23 @@ static std::vector<IndexCheck> indexChecks(const ir::Graph& g, const std::vector
 }
 
 // The kernel of `v`, with its inputs and the values fused into it.
+int64_t gemmScratchBytes(int64_t k, int64_t n) {
+  return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
+}
+
+int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
+  const ir::Node& node = g.node(v);
+  if (ir::opFamily(node.op) == ir::FamilyKind::MatMul) {
+    const ir::Shape& as = g.type(node.operands[0]).shape;
+    size_t r = as.size();
+    int64_t k = node.attrs.getInt("ta", 0) ? as[r - 2] : as[r - 1];
+    return gemmScratchBytes(k, node.type.shape.back());
+  }
+  return 0;
+}
+
 static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
-  Kernel k{v, {}, {}};
+  Kernel k{v, {}, {}, kernelScratchBytes(g, v)};
   if (!passes::evaluatesOperandsByIndex(g.node(v).op)) {
     k.inputs = g.node(v).operands;
     return k;
@@ -338,6 +353,12 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     p.naiveTempBytes += temps[t].bytes;
   }
   p.totalBytes = p.persistentBytes + p.tempBytes;
+  for (const FunctionPlan& fp : fps)
+    for (const Kernel& k : fp.kernels) p.scratchBytes = std::max(p.scratchBytes, k.scratchBytes);
+  if (p.scratchBytes > 0) {
+    p.scratchOffset = p.totalBytes;
+    p.totalBytes += alignUp(p.scratchBytes);
+  }
 
   for (size_t fi = 0; fi < g.functions().size(); ++fi) {
     const ir::Function& f = g.functions()[fi];
@@ -366,8 +387,9 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
 }
 
 std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
-  std::string s = fmt::format("# memory: {} bytes ({} persistent, {} temporary)\n", p.totalBytes, p.persistentBytes,
-                              p.tempBytes);
+  std::string scratch = p.scratchBytes > 0 ? fmt::format(", {} scratch", p.scratchBytes) : "";
+  std::string s = fmt::format("# memory: {} bytes ({} persistent, {} temporary{})\n", p.totalBytes, p.persistentBytes,
+                              p.tempBytes, scratch);
   s += fmt::format("# arena: {} ({} bytes by interval packing, {} by graph coloring, {} with no reuse)\n",
                    arenaStrategyName(p.strategy), p.packingBytes, p.coloringBytes, p.naiveTempBytes);
   for (const NamedBuffer& b : p.named)

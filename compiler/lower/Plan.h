@@ -37,6 +37,7 @@ struct Kernel {
   // materialized values under its inlined tree, each once.
   std::vector<ir::ValueId> inputs;
   std::vector<ir::ValueId> fused;  // inlined values it computes, in id order
+  int64_t scratchBytes = 0;        // working memory it needs while it runs (kernelScratchBytes)
 };
 
 // A buffer-to-buffer copy run after a function's kernels. Copies run in
@@ -84,11 +85,26 @@ struct ModulePlan {
   int64_t persistentBytes = 0;  // sources, outputs and staging, at the start of the block
   int64_t tempBytes = 0;        // the arena, after the persistent region
   int64_t naiveTempBytes = 0;   // every intermediate value (fused ones too) in its own slot
+  // One scratch region after the arena, as big as the largest kernel's
+  // need (packed GEMM panels, im2col columns); kernels run one at a time,
+  // so they all share it. -1 when no kernel needs scratch.
+  int64_t scratchOffset = -1, scratchBytes = 0;
   int64_t packingBytes = 0, coloringBytes = 0;  // arena size under each strategy
   ArenaStrategyKind strategy = ArenaStrategyKind::IntervalPacking;
 };
 
 inline constexpr int64_t kBufferAlign = 64;
+
+// GEMM blocking shared by the plan (scratch sizes) and codegen: the k
+// dimension is cut into blocks of kGemmKC, and each block of B is packed
+// into panels of the micro-kernel's width (at most kGemmMaxNR floats),
+// zero-padded at the right edge.
+inline constexpr int64_t kGemmKC = 256;
+inline constexpr int64_t kGemmMaxNR = 32;
+int64_t gemmScratchBytes(int64_t k, int64_t n);
+
+// Scratch bytes the kernel computing `v` needs (0 for most ops).
+int64_t kernelScratchBytes(const ir::Graph& g, ir::ValueId v);
 
 struct PlanOptions {
   bool fuse = true;  // honour the `fuse` pass's marks (passes/Fusion.h)

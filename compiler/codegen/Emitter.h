@@ -1,0 +1,243 @@
+// The LLVM emitter's shared state and small IR-building helpers. Internal
+// to codegen: its member functions live in Codegen.cpp (generators, entry
+// points), Families.cpp (layout, indexing, conv, pooling, random) and
+// Gemm.cpp (matrix multiplication).
+#pragma once
+
+#include "ir/Graph.h"
+#include "ir/Shapes.h"
+#include "lower/Plan.h"
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/Target/TargetMachine.h>
+
+namespace kiln::codegen::detail {
+
+using ir::FamilyKind;
+using ir::OpKind;
+using ir::ValueId;
+using namespace llvm;
+
+class Emitter {
+public:
+  Emitter(const ir::Graph& g, const lower::ModulePlan& plan, std::string_view prefix, TargetMachine& tm)
+      : g_(g), plan_(plan), prefix_(prefix), m_(std::make_unique<Module>(std::string(prefix), ctx_)), b_(ctx_) {
+    m_->setTargetTriple(tm.getTargetTriple().str());
+    m_->setDataLayout(tm.createDataLayout());
+    cpu_ = tm.getTargetCPU().str();
+    features_ = tm.getTargetFeatureString().str();
+    f32_ = b_.getFloatTy();
+    i32_ = b_.getInt32Ty();
+    i64_ = b_.getInt64Ty();
+    ptr_ = PointerType::getUnqual(ctx_);
+    const MCSubtargetInfo* sti = tm.getMCSubtargetInfo();
+    vecWidth_ = sti->checkFeatures("+avx512f") ? 16 : sti->checkFeatures("+avx") ? 8 : 4;
+  }
+
+  std::unique_ptr<Module> run();
+
+  LLVMContext& context() { return ctx_; }
+
+public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
+  void setAttrs(Function* f) {
+    f->addFnAttr(Attribute::NoUnwind);
+    f->addFnAttr("target-cpu", cpu_);
+    if (!features_.empty()) f->addFnAttr("target-features", features_);
+  }
+
+  // for (i = 0; i < n; ++i) body(i)   (n >= 1)
+  void loop(int64_t n, const std::function<void(Value*)>& body) {
+    Function* f = b_.GetInsertBlock()->getParent();
+    BasicBlock* pre = b_.GetInsertBlock();
+    BasicBlock* head = BasicBlock::Create(ctx_, "loop", f);
+    BasicBlock* exit = BasicBlock::Create(ctx_, "loop.end", f);
+    b_.CreateBr(head);
+    b_.SetInsertPoint(head);
+    PHINode* i = b_.CreatePHI(i64_, 2, "i");
+    i->addIncoming(b_.getInt64(0), pre);
+    body(i);
+    Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpULT(next, b_.getInt64(n)), head, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  // The same with a run-time trip count (n >= 1).
+  void loopV(Value* n, const std::function<void(Value*)>& body);
+
+  // Nested loops over `dims`, outermost first.
+  void nest(const ir::Shape& dims, const std::function<void(const std::vector<Value*>&)>& body) {
+    std::vector<Value*> idx;
+    std::function<void(size_t)> rec = [&](size_t d) {
+      if (d == dims.size()) {
+        body(idx);
+        return;
+      }
+      loop(dims[d], [&](Value* i) {
+        idx.push_back(i);
+        rec(d + 1);
+        idx.pop_back();
+      });
+    };
+    rec(0);
+  }
+
+  Value* linear(const std::vector<Value*>& idx, const std::vector<int64_t>& strides) {
+    Value* off = b_.getInt64(0);
+    for (size_t d = 0; d < idx.size(); ++d)
+      if (strides[d] != 0) off = b_.CreateAdd(off, b_.CreateMul(idx[d], b_.getInt64(strides[d]), "", true, true), "", true, true);
+    return off;
+  }
+
+  Value* gep(Type* t, Value* base, Value* idx) { return b_.CreateInBoundsGEP(t, base, idx); }
+  Value* loadF(Value* base, Value* idx) { return b_.CreateLoad(f32_, gep(f32_, base, idx)); }
+  void storeF(Value* v, Value* base, Value* idx) { b_.CreateStore(v, gep(f32_, base, idx)); }
+  Value* cf(double v) { return ConstantFP::get(f32_, v); }
+
+  Value* callMath(StringRef name, Value* x) {
+    FunctionCallee fn = m_->getOrInsertFunction(name, FunctionType::get(f32_, {f32_}, false));
+    if (auto* f = dyn_cast<Function>(fn.getCallee())) {
+      f->addFnAttr(Attribute::NoUnwind);
+      f->setDoesNotAccessMemory();
+    }
+    return b_.CreateCall(fn, {x});
+  }
+  Value* callMath2(StringRef name, Value* x, Value* y) {
+    FunctionCallee fn = m_->getOrInsertFunction(name, FunctionType::get(f32_, {f32_, f32_}, false));
+    if (auto* f = dyn_cast<Function>(fn.getCallee())) {
+      f->addFnAttr(Attribute::NoUnwind);
+      f->setDoesNotAccessMemory();
+    }
+    return b_.CreateCall(fn, {x, y});
+  }
+  Value* intrinsic(Intrinsic::ID id, Value* x) { return b_.CreateUnaryIntrinsic(id, x); }
+
+  Value* fmax(Value* a, Value* b) {  // NaN in a propagates, as in the interpreter
+    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(a, b), b_.CreateFCmpUNO(a, a)), a, b);
+  }
+  Value* fmin(Value* a, Value* b) {
+    return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOLT(a, b), b_.CreateFCmpUNO(a, a)), a, b);
+  }
+  Value* mask(Value* c) { return b_.CreateSelect(c, cf(1.0), cf(0.0)); }
+
+  // Scalar emission for f32 operands: one switch keyed by the op table,
+  // mirroring interp::scalarF.
+  Value* scalarF(const ir::Node& n, Value* a, Value* bv);
+
+  // i32 operands, mirroring interp::scalarI (wrapping arithmetic).
+  Value* scalarI(const ir::Node& n, Value* a, Value* bv);
+
+  Type* elemType(const ir::TensorType& t) { return t.dtype == ir::DType::F32 ? f32_ : i32_; }
+
+  // An elementwise op applied to its operands' element values.
+  Value* mapValues(const ir::Node& n, const std::vector<Value*>& v);
+
+  Function* emitKernel(const lower::Kernel& k);
+
+  // ---- element generators: a value's element at an index ----
+
+  // A row-major index into a value: the per-dim indices, the flat offset,
+  // or both (a consumer fills whichever it has; the other is derived).
+  struct Index {
+    std::vector<Value*> multi;
+    Value* flat = nullptr;
+  };
+
+  std::vector<Value*> multiOf(const Index& ix, const ir::Shape& shape);
+  Value* flatOf(const Index& ix, const ir::Shape& shape);
+
+  Value* gen(ValueId v, const Index& ix);
+
+  // The operand index a broadcast or transpose result index reads.
+  Index operandIndex(const ir::Node& n, const std::vector<Value*>& m);
+
+  void emitGeneratorRoot(const lower::Kernel& k, Value* out);
+
+  Value* genMap(const ir::Node& n, const Index& ix);
+
+  Value* alloca(Type* t) {
+    IRBuilder<> eb(&b_.GetInsertBlock()->getParent()->getEntryBlock(),
+                   b_.GetInsertBlock()->getParent()->getEntryBlock().begin());
+    return eb.CreateAlloca(t);
+  }
+
+  void emitBody(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void ifThen(Value* cond, const std::function<void()>& body) {
+    Function* f = b_.GetInsertBlock()->getParent();
+    BasicBlock* then = BasicBlock::Create(ctx_, "then", f);
+    BasicBlock* cont = BasicBlock::Create(ctx_, "endif", f);
+    b_.CreateCondBr(cond, then, cont);
+    b_.SetInsertPoint(then);
+    body();
+    b_.CreateBr(cont);
+    b_.SetInsertPoint(cont);
+  }
+  Value* c64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  Value* add(Value* a, Value* b) { return b_.CreateAdd(a, b); }
+  Value* mulc(Value* a, int64_t c) { return b_.CreateMul(a, c64(c)); }
+  // 0 <= i < n, for i an i64 that may be negative
+  Value* inRange(Value* i, int64_t n) { return b_.CreateICmpULT(i, c64(n)); }
+  void zeroFill(Value* out, const ir::TensorType& t) {
+    b_.CreateMemSet(out, b_.getInt8(0), t.byteSize(), Align(kAlign));
+  }
+  // out[o] += v
+  void accumulate(Value* out, Value* o, Value* v) { storeF(b_.CreateFAdd(loadF(out, o), v), out, o); }
+
+  // C[i,j] = sum_k A(i,k) B(k,j) per batch, k ascending, as in the
+  // interpreter. With B untransposed the j loop is innermost (unit stride,
+  // vectorizable); with B transposed the k loop is (a dot product).
+  void emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitSlice(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitPad(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  Value* loadIndex(Value* base, Value* i) { return b_.CreateSExt(b_.CreateLoad(i32_, gep(i32_, base, i)), i64_); }
+
+  void emitGather(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitScatterAdd(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  // The three conv kernels, loop for loop as in the interpreter.
+  void emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  // SplitMix64's finalizer, as rt::mix64.
+  Value* mix64(Value* x);
+
+  // rt::uniform01 / rt::normal01 of (seed from the key, stream, index).
+  void emitRandom(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  void emitEntry(const lower::FunctionPlan& fp, const std::vector<Function*>& kernels);
+
+  static constexpr uint64_t kAlign = lower::kBufferAlign;
+  const ir::Graph& g_;
+  const lower::ModulePlan& plan_;
+  std::string prefix_;
+  LLVMContext ctx_;
+  std::unique_ptr<Module> m_;
+  IRBuilder<> b_;
+  std::string cpu_, features_;
+  Type *f32_, *i32_, *i64_;
+  PointerType* ptr_;
+  int64_t vecWidth_ = 4;      // f32 lanes of the widest vector the target has
+  Value* scratch_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
+  std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
+};
+
+}  // namespace kiln::codegen::detail
