@@ -8,6 +8,7 @@
 #include "ir/Shapes.h"
 #include "lower/Plan.h"
 
+#include <cassert>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -193,10 +194,23 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // out[o] += v
   void accumulate(Value* out, Value* o, Value* v) { storeF(b_.CreateFAdd(loadF(out, o), v), out, o); }
 
-  // C[i,j] = sum_k A(i,k) B(k,j) per batch, k ascending, as in the
-  // interpreter. With B untransposed the j loop is innermost (unit stride,
-  // vectorizable); with B transposed the k loop is (a dot product).
+  // C[i,j] = sum_k A(i,k) B(k,j) per batch (Gemm.cpp)
   void emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+
+  // One GEMM on f32 pointers, for any kernel that reduces to matrix
+  // products (matmul; convolution through im2col): C[M,N] = op(A) op(B),
+  // op(A)(i,k) = ta ? A[k*lda + i] : A[i*lda + k],
+  // op(B)(k,j) = tb ? B[j*ldb + k] : B[k*ldb + j], C(i,j) at C[i*ldc + j].
+  // `accumulate` adds to C's contents instead of overwriting them (each
+  // element's fma chain then starts from its old value). Packs B into
+  // `scratch` (lower::gemmScratchBytes(K, N) bytes, 64-aligned; null = the
+  // kernel's own scratch). Requires K >= 1.
+  struct GemmArgs {
+    int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+    bool ta = false, tb = false, accumulate = false;
+    Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
+  };
+  void emitGemm(const GemmArgs& g);
 
   void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
