@@ -5,6 +5,7 @@
 #include "Codegen.h"
 
 #include "Emitter.h"
+#include "ir/Math.h"
 #include "passes/Fusion.h"
 
 #include <chrono>
@@ -71,6 +72,39 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
 
 namespace detail {
 
+// ir/Math.h's backend over LLVM values: kiln's exp/tanh/sigmoid as inline
+// arithmetic, operation for operation what the interpreter computes.
+struct IRMath {
+  IRBuilder<>& b;
+  Type *f32, *i32;
+  using F = Value*;
+  using M = Value*;
+  F c(float v) { return ConstantFP::get(f32, v); }
+  F add(F x, F y) { return b.CreateFAdd(x, y); }
+  F sub(F x, F y) { return b.CreateFSub(x, y); }
+  F mul(F x, F y) { return b.CreateFMul(x, y); }
+  F div(F x, F y) { return b.CreateFDiv(x, y); }
+  F fma(F x, F y, F z) { return b.CreateIntrinsic(Intrinsic::fma, {f32}, {x, y, z}); }
+  F rint(F x) { return b.CreateUnaryIntrinsic(Intrinsic::nearbyint, x); }
+  F abs(F x) { return b.CreateUnaryIntrinsic(Intrinsic::fabs, x); }
+  F copySign(F m, F s) { return b.CreateBinaryIntrinsic(Intrinsic::copysign, m, s); }
+  M lt(F x, F y) { return b.CreateFCmpOLT(x, y); }
+  M gt(F x, F y) { return b.CreateFCmpOGT(x, y); }
+  F select(M m, F x, F y) { return b.CreateSelect(m, x, y); }
+  F scale2(F p, F n) {
+    Value* ni = b.CreateFPToSI(b.CreateSelect(b.CreateFCmpUNO(n, n), c(0.0f), n), i32);
+    Value* n1 = b.CreateAShr(ni, 1);
+    Value* n2 = b.CreateSub(ni, n1);
+    auto pow2 = [&](Value* k) { return b.CreateBitCast(b.CreateShl(b.CreateAdd(k, b.getInt32(127)), 23), f32); };
+    return b.CreateFMul(b.CreateFMul(p, pow2(n1)), pow2(n2));
+  }
+};
+
+Value* Emitter::kexp(Value* x) {
+  IRMath m{b_, f32_, i32_};
+  return math::exp(m, x);
+}
+
 std::unique_ptr<Module> Emitter::run() {
   std::vector<Function*> kernels(static_cast<size_t>(g_.size()), nullptr);
   for (const lower::FunctionPlan& fp : plan_.functions)
@@ -89,7 +123,7 @@ Value* Emitter::scalarF(const ir::Node& n, Value* a, Value* bv) {
   auto alpha = [&] { return cf(static_cast<float>(n.attrs.getFloat("alpha"))); };
   switch (n.op) {
     case OpKind::Neg: return b_.CreateFNeg(a);
-    case OpKind::Exp: return intrinsic(Intrinsic::exp, a);
+    case OpKind::Exp: return kexp(a);
     case OpKind::Log: return intrinsic(Intrinsic::log, a);
     case OpKind::Log1p: return callMath("log1pf", a);
     case OpKind::Sqrt: return intrinsic(Intrinsic::sqrt, a);
@@ -102,10 +136,16 @@ Value* Emitter::scalarF(const ir::Node& n, Value* a, Value* bv) {
     case OpKind::LeakyRelu: return b_.CreateSelect(b_.CreateFCmpOGT(a, cf(0.0)), a, b_.CreateFMul(alpha(), a));
     case OpKind::Elu:
       return b_.CreateSelect(b_.CreateFCmpOGT(a, cf(0.0)), a, b_.CreateFMul(alpha(), callMath("expm1f", a)));
-    case OpKind::Tanh: return callMath("tanhf", a);
-    case OpKind::Sigmoid: return b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), intrinsic(Intrinsic::exp, b_.CreateFNeg(a))));
+    case OpKind::Tanh: {
+      IRMath m{b_, f32_, i32_};
+      return math::tanh(m, a);
+    }
+    case OpKind::Sigmoid: {
+      IRMath m{b_, f32_, i32_};
+      return math::sigmoid(m, a);
+    }
     case OpKind::Softplus:
-      return b_.CreateSelect(b_.CreateFCmpOGT(a, cf(20.0)), a, callMath("log1pf", intrinsic(Intrinsic::exp, a)));
+      return b_.CreateSelect(b_.CreateFCmpOGT(a, cf(20.0)), a, callMath("log1pf", kexp(a)));
     case OpKind::Erf: return callMath("erff", a);
     case OpKind::Sin: return callMath("sinf", a);
     case OpKind::Cos: return callMath("cosf", a);
@@ -386,7 +426,7 @@ void Emitter::emitBody(const ir::Node& n, Value* out, const std::vector<Value*>&
         b_.CreateStore(cf(0.0), sm);
         Value* m = b_.CreateLoad(f32_, mx);
         loop(len, [&](Value* k) {
-          Value* e = intrinsic(Intrinsic::exp, b_.CreateFSub(loadF(in[0], at(k)), m));
+          Value* e = kexp(b_.CreateFSub(loadF(in[0], at(k)), m));
           b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sm), e), sm);
         });
         Value* ls = intrinsic(Intrinsic::log, b_.CreateLoad(f32_, sm));

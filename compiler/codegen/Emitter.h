@@ -53,6 +53,10 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     f->addFnAttr(Attribute::NoUnwind);
     f->addFnAttr("target-cpu", cpu_);
     if (!features_.empty()) f->addFnAttr("target-features", features_);
+    // LLVM's tuning for AVX-512 cores vectorizes loops 256 bits wide; the
+    // elementwise kernels run faster at the full 512 on this machine (tanh
+    // and exp over 1M floats: 0.93 ms against 1.33 ms at 256)
+    if (vecWidth_ == 16) f->addFnAttr("prefer-vector-width", "512");
   }
 
   // for (i = 0; i < n; ++i) body(i)   (n >= 1)
@@ -121,6 +125,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     return b_.CreateCall(fn, {x, y});
   }
   Value* intrinsic(Intrinsic::ID id, Value* x) { return b_.CreateUnaryIntrinsic(id, x); }
+  Value* kexp(Value* x);  // ir/Math.h's exp, inline and vectorizable
 
   Value* fmax(Value* a, Value* b) {  // NaN in a propagates, as in the interpreter
     return b_.CreateSelect(b_.CreateOr(b_.CreateFCmpOGT(a, b), b_.CreateFCmpUNO(a, a)), a, b);

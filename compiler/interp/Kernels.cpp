@@ -8,6 +8,7 @@
 #include <kiln/rt/Random.h>
 #include <limits>
 
+#include "ir/Math.h"
 #include "ir/Shapes.h"
 #include "ir/Text.h"
 
@@ -33,7 +34,7 @@ float fmin_(float a, float b) { return (a < b || a != a) ? a : b; }
 float scalarF(const Node& n, float a, float b) {
   switch (n.op) {
     case OpKind::Neg: return -a;
-    case OpKind::Exp: return std::exp(a);
+    case OpKind::Exp: return math::exp(a);
     case OpKind::Log: return std::log(a);
     case OpKind::Log1p: return std::log1p(a);
     case OpKind::Sqrt: return std::sqrt(a);
@@ -43,9 +44,9 @@ float scalarF(const Node& n, float a, float b) {
     case OpKind::Relu: return a < 0.0f ? 0.0f : a;
     case OpKind::LeakyRelu: return a > 0.0f ? a : static_cast<float>(n.attrs.getFloat("alpha")) * a;
     case OpKind::Elu: return a > 0.0f ? a : static_cast<float>(n.attrs.getFloat("alpha")) * std::expm1(a);
-    case OpKind::Tanh: return std::tanh(a);
-    case OpKind::Sigmoid: return 1.0f / (1.0f + std::exp(-a));
-    case OpKind::Softplus: return a > 20.0f ? a : std::log1p(std::exp(a));
+    case OpKind::Tanh: return math::tanh(a);
+    case OpKind::Sigmoid: return math::sigmoid(a);
+    case OpKind::Softplus: return a > 20.0f ? a : std::log1p(math::exp(a));
     case OpKind::Erf: return std::erf(a);
     case OpKind::Sin: return std::sin(a);
     case OpKind::Cos: return std::cos(a);
@@ -260,7 +261,7 @@ void evalLogSoftmax(const Node& n, const HostTensor& a, HostTensor& out) {
       float m = -std::numeric_limits<float>::infinity();
       for (int64_t k = 0; k < len; ++k) m = a.f[base + k * inner] > m ? a.f[base + k * inner] : m;
       float s = 0.0f;
-      for (int64_t k = 0; k < len; ++k) s = s + std::exp(a.f[base + k * inner] - m);
+      for (int64_t k = 0; k < len; ++k) s = s + math::exp(a.f[base + k * inner] - m);
       float ls = std::log(s);
       for (int64_t k = 0; k < len; ++k) out.f[base + k * inner] = (a.f[base + k * inner] - m) - ls;
     }
