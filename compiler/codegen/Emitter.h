@@ -78,6 +78,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
 
   // The same with a run-time trip count (n >= 1).
   void loopV(Value* n, const std::function<void(Value*)>& body);
+  void loopV0(Value* n, const std::function<void(Value*)>& body);  // n may be 0
 
   // Nested loops over `dims`, outermost first.
   void nest(const ir::Shape& dims, const std::function<void(const std::vector<Value*>&)>& body) {
@@ -216,6 +217,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
   };
   void emitGemm(const GemmArgs& g);
+  Function* gemmFunction();  // the module's shared GEMM, emitted on first use
 
   void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
@@ -255,7 +257,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Type *f32_, *i32_, *i64_;
   PointerType* ptr_;
   int64_t vecWidth_ = 4;      // f32 lanes of the widest vector the target has
-  Value* scratch_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
+  Value* scratch_ = nullptr;
+  Function* gemmFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
   std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
 };
 

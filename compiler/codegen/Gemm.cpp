@@ -1,5 +1,4 @@
-// Matrix multiplication: a register-blocked, packed GEMM specialised to the
-// static shapes.
+// Matrix multiplication: a register-blocked, packed GEMM.
 //
 // C[M,N] = op(A)[M,K] · op(B)[K,N] per batch, op = transpose when `ta`/`tb`.
 // The k dimension is cut into blocks of lower::kGemmKC. Each block of op(B)
@@ -15,6 +14,14 @@
 // starting from 0 — a block's partial sums are stored to C and reloaded
 // exactly — which is what the interpreter computes (std::fma, k ascending),
 // so the two agree to the last bit whatever the blocking.
+//
+// The GEMM is one function per module (`kiln.gemm`, not inlined) taking the
+// shapes and strides at run time; every matmul or conv kernel calls it. A
+// copy specialised to each call's static shapes measured no faster inside
+// the micro-kernel (the k loop is the same code) and multiplied LLVM's work
+// by the number of matmuls, which made compile time grow tenfold. Row tails
+// (M mod 6) get their own micro-kernels (one per tail height), column tails
+// use masked loads and stores of C.
 #include "Emitter.h"
 
 #include <fmt/format.h>
@@ -22,7 +29,8 @@
 namespace kiln::codegen::detail {
 
 namespace {
-constexpr int64_t kMR = 6;
+constexpr int64_t kMR = 6;   // micro-kernel rows
+constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
 }
 
 void Emitter::loopV(Value* n, const std::function<void(Value*)>& body) {
@@ -51,7 +59,6 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
     zeroFill(out, n.type);
     return;
   }
-  if (!scratch_) throw ir::CompileError(fmt::format("codegen: matmul %{} has no scratch (internal error)", n.name));
   loop(batch, [&](Value* bt) {
     GemmArgs g;
     g.M = M, g.N = N, g.K = K, g.ta = ta, g.tb = tb;
@@ -64,111 +71,165 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
 }
 
 void Emitter::emitGemm(const GemmArgs& ga) {
-  const int64_t M = ga.M, N = ga.N, K = ga.K;
-  const bool ta = ga.ta, tb = ga.tb;
-  assert(K > 0 && "an empty sum has no k blocks");
+  assert(ga.K > 0 && "an empty sum has no k blocks");
+  Value* scratch = ga.scratch ? ga.scratch : scratch_;
+  if (!scratch) throw ir::CompileError("codegen: a GEMM without scratch (internal error)");
+  Function* f = gemmFunction();
+  // op(A)(i, k) = A[i*sAi + k*sAk]
+  int64_t sAi = ga.ta ? 1 : ga.lda, sAk = ga.ta ? ga.lda : 1;
+  b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
+                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch});
+}
+
+// if (n > 0) for (i = 0; i < n; ++i) body(i)
+void Emitter::loopV0(Value* n, const std::function<void(Value*)>& body) {
+  ifThen(b_.CreateICmpSGT(n, c64(0)), [&] { loopV(n, body); });
+}
+
+Function* Emitter::gemmFunction() {
+  if (gemmFn_) return gemmFn_;
+  IRBuilderBase::InsertPointGuard guard(b_);
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch)
+  std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
+                            b_.getInt1Ty(), ptr_};
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
+                                 "kiln.gemm", m_.get());
+  setAttrs(f);
+  f->addFnAttr(Attribute::NoInline);
+  for (unsigned a : {3u, 6u, 8u, 12u}) {
+    f->getArg(a)->addAttr(Attribute::NoAlias);
+    f->getArg(a)->addAttr(Attribute::NoCapture);
+  }
+  gemmFn_ = f;
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
+        *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
+        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12);
+
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
-  const int64_t KCs = std::min(K, lower::kGemmKC);  // packed panel depth
-  const int64_t nBlocks = (K + KCs - 1) / KCs;
-  const int64_t fullPanels = N / NR, tailN = N % NR, fullRows = M / kMR, tailM = M % kMR;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
-  Value* Bp = ga.scratch ? ga.scratch : scratch_;
-  Value *A = ga.A, *B = ga.B, *C = ga.C;
+  auto smin = [&](Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); };
+  auto udiv = [&](Value* a, int64_t d) { return b_.CreateUDiv(a, c64(d)); };
+  Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
+  Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
+  Value* fullPanels = udiv(N, NR);
+  Value* tailN = b_.CreateURem(N, c64(NR));
 
-  // lanes [0, valid) of vector v in a panel whose first `cols` columns are real
-  auto laneMask = [&](int64_t v, int64_t cols) -> Value* {
-    std::vector<Constant*> bits;
-    for (int64_t l = 0; l < VW; ++l) bits.push_back(b_.getInt1(v * VW + l < cols));
-    return ConstantVector::get(bits);
+  // lanes of vector v that lie in the first `cols` columns of a panel
+  std::vector<Constant*> laneIds;
+  for (int64_t l = 0; l < VW; ++l) laneIds.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+  Value* lanes = ConstantVector::get(laneIds);
+  auto laneMask = [&](int64_t v, Value* cols) {
+    Value* limit = b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateSub(cols, c64(v * VW)));
+    return b_.CreateICmpSLT(lanes, limit);
   };
   auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
-
   std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
   for (Value*& a : acc) a = alloca(vt);
 
-  auto aAt = [&](Value* i, Value* k) { return ta ? add(mulc(k, ga.lda), i) : add(mulc(i, ga.lda), k); };
-  loop(nBlocks, [&](Value* kb) {
-    Value* k0 = mulc(kb, KCs);
-    Value* left = b_.CreateSub(c64(K), k0);
-    Value* kc = b_.CreateSelect(b_.CreateICmpULT(left, c64(KCs)), left, c64(KCs));
-    // the first block starts from 0 (or from C when accumulating)
-    Value* first = ga.accumulate ? static_cast<Value*>(b_.getFalse()) : b_.CreateICmpEQ(kb, c64(0));
+  loopV(nBlocks, [&](Value* kb) {
+    Value* k0 = b_.CreateMul(kb, KCs);
+    Value* kc = smin(b_.CreateSub(K, k0), KCs);
+    // the first block starts from 0, unless accumulating into C
+    Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
+    auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
 
-    // pack B[k0 .. k0+kc) into panels: Bp[p][kk][0 .. NR)
-    auto panelAt = [&](Value* p, Value* kk) { return mulc(add(mulc(p, KCs), kk), NR); };
-    if (!tb) {
-      auto packPanel = [&](Value* p, int64_t cols) {
-        loopV(kc, [&](Value* kk) {
-          Value* src = gep(f32_, B, add(mulc(add(k0, kk), ga.ldb), mulc(p, NR)));
-          Value* dst = gep(f32_, Bp, panelAt(p, kk));
-          for (int64_t v = 0; v < NV; ++v) {
-            Value* s = gep(f32_, src, c64(v * VW));
-            Value* x = cols == NR ? static_cast<Value*>(b_.CreateAlignedLoad(vt, s, Align(4)))
-                                  : b_.CreateMaskedLoad(vt, s, Align(4), laneMask(v, cols), zero);
-            b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
-          }
-        });
-      };
-      if (fullPanels > 0) loop(fullPanels, [&](Value* p) { packPanel(p, NR); });
-      if (tailN > 0) packPanel(c64(fullPanels), tailN);
-    } else {
-      // B is [N][K]: column j of op(B) is row j of B, contiguous in k
-      auto packPanel = [&](Value* p, int64_t cols) {
-        loop(cols, [&](Value* jj) {
-          Value* row = gep(f32_, B, add(mulc(add(mulc(p, NR), jj), ga.ldb), k0));
-          loopV(kc, [&](Value* kk) { storeF(loadF(row, kk), Bp, add(panelAt(p, kk), jj)); });
-        });
-        if (cols < NR)
-          loop(NR - cols, [&](Value* jj) {
-            loopV(kc, [&](Value* kk) { storeF(cf(0.0), Bp, add(panelAt(p, kk), add(jj, c64(cols)))); });
-          });
-      };
-      if (fullPanels > 0) loop(fullPanels, [&](Value* p) { packPanel(p, NR); });
-      if (tailN > 0) packPanel(c64(fullPanels), tailN);
-    }
+    // pack op(B)[k0 .. k0+kc) into panels Bp[p][kk][0 .. NR), zero-padded
+    Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
+    BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
+    BasicBlock* packN = BasicBlock::Create(ctx_, "pack.n", f);
+    BasicBlock* packed = BasicBlock::Create(ctx_, "packed", f);
+    b_.CreateCondBr(tb, packT, packN);
+    b_.SetInsertPoint(packN);  // B is [K][ldb]: rows of op(B) are contiguous
+    loopV(panels, [&](Value* p) {
+      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+      loopV(kc, [&](Value* kk) {
+        Value* src = gep(f32_, B, add(b_.CreateMul(add(k0, kk), ldb), mulc(p, NR)));
+        Value* dst = gep(f32_, Bp, panelAt(p, kk));
+        for (int64_t v = 0; v < NV; ++v) {
+          Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, c64(v * VW)), Align(4), laneMask(v, cols), zero);
+          b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
+        }
+      });
+    });
+    b_.CreateBr(packed);
+    b_.SetInsertPoint(packT);  // B is [N][ldb]: columns of op(B) are contiguous
+    loopV(panels, [&](Value* p) {
+      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+      loopV(cols, [&](Value* jj) {
+        Value* row = gep(f32_, B, add(b_.CreateMul(add(mulc(p, NR), jj), ldb), k0));
+        loopV(kc, [&](Value* kk) { storeF(loadF(row, kk), Bp, add(panelAt(p, kk), jj)); });
+      });
+      Value* pad = b_.CreateSub(c64(NR), cols);
+      loopV0(pad, [&](Value* jj) {
+        loopV(kc, [&](Value* kk) { storeF(cf(0.0), Bp, add(panelAt(p, kk), add(jj, cols))); });
+      });
+    });
+    b_.CreateBr(packed);
+    b_.SetInsertPoint(packed);
 
-    // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= A[i0.., k0..k0+kc) · Bp[p]
-    auto micro = [&](Value* i0, int64_t mr, Value* p, int64_t cols) {
+    // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
+    auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
+      std::vector<Value*> masks;
+      for (int64_t v = 0; v < NV; ++v) masks.push_back(laneMask(v, cols));
       auto cPtr = [&](int64_t row, int64_t v) {
-        return gep(f32_, C, add(mulc(add(i0, c64(row)), ga.ldc), add(mulc(p, NR), c64(v * VW))));
+        return gep(f32_, C, add(b_.CreateMul(add(i0, c64(row)), ldc), add(mulc(p, NR), c64(v * VW))));
       };
       for (int64_t row = 0; row < mr; ++row)
         for (int64_t v = 0; v < NV; ++v) {
-          if (v * VW >= cols) continue;
-          Value* old = cols >= (v + 1) * VW ? static_cast<Value*>(b_.CreateAlignedLoad(vt, cPtr(row, v), Align(4)))
-                                            : b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), laneMask(v, cols), zero);
+          Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
           b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
         }
+      std::vector<Value*> aRow;
+      for (int64_t row = 0; row < mr; ++row)
+        aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
       loopV(kc, [&](Value* kk) {
         Value* bRow = gep(f32_, Bp, panelAt(p, kk));
+        Value* ak = b_.CreateMul(add(k0, kk), sAk);
         std::vector<Value*> bv;
         for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(64)));
         for (int64_t row = 0; row < mr; ++row) {
-          Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(A, aAt(add(i0, c64(row)), add(k0, kk))));
+          Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
           for (int64_t v = 0; v < NV; ++v) {
-            if (v * VW >= cols) continue;
             Value* slot = acc[static_cast<size_t>(row * NV + v)];
             b_.CreateStore(fma(a, bv[static_cast<size_t>(v)], b_.CreateLoad(vt, slot)), slot);
           }
         }
       });
       for (int64_t row = 0; row < mr; ++row)
-        for (int64_t v = 0; v < NV; ++v) {
-          if (v * VW >= cols) continue;
-          Value* x = b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]);
-          if (cols >= (v + 1) * VW) b_.CreateAlignedStore(x, cPtr(row, v), Align(4));
-          else b_.CreateMaskedStore(x, cPtr(row, v), Align(4), laneMask(v, cols));
+        for (int64_t v = 0; v < NV; ++v)
+          b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
+                               masks[static_cast<size_t>(v)]);
+    };
+    // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
+    // each B panel (kc x NR) stays in L1 while the block's rows pass over it.
+    Value* rowBlocks = udiv(add(M, c64(kMC - 1)), kMC);
+    loopV(rowBlocks, [&](Value* ic) {
+      Value* r0 = mulc(ic, kMC);
+      Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+      Value* fullRows = udiv(rows, kMR);
+      Value* tailM = b_.CreateURem(rows, c64(kMR));
+      loopV(panels, [&](Value* p) {
+        Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+        loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
+        // the last rows mod 6: one micro-kernel per possible height
+        Value* i0 = add(r0, mulc(fullRows, kMR));
+        BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+        SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+        for (int64_t mr = 1; mr < kMR; ++mr) {
+          BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+          sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+          b_.SetInsertPoint(bb);
+          micro(i0, mr, p, cols);
+          b_.CreateBr(done);
         }
-    };
-    // the B panel stays in L1 while every row block of A passes over it
-    auto rows = [&](Value* p, int64_t cols) {
-      if (fullRows > 0) loop(fullRows, [&](Value* ib) { micro(mulc(ib, kMR), kMR, p, cols); });
-      if (tailM > 0) micro(c64(fullRows * kMR), tailM, p, cols);
-    };
-    if (fullPanels > 0) loop(fullPanels, [&](Value* p) { rows(p, NR); });
-    if (tailN > 0) rows(c64(fullPanels), tailN);
+        b_.SetInsertPoint(done);
+      });
+    });
   });
+  b_.CreateRetVoid();
+  return f;
 }
 
 }  // namespace kiln::codegen::detail
