@@ -231,6 +231,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   void emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back);
 
   void emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
   // SplitMix64's finalizer, as rt::mix64.
   Value* mix64(Value* x);

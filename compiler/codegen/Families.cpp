@@ -229,7 +229,140 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
   });
 }
 
+// Pooling whose windows all lie inside the input (no padding), vectorized
+// along ow: each window row is loaded as a few contiguous vectors and split
+// into one vector per tap by shuffles (a stride-2 window: even and odd
+// lanes), the taps combine in (kh, kw) order as in the interpreter (max:
+// the first tap, then strictly greater ones; avg: 0 + x00 + x01 + ...). The
+// gradients also need windows that do not overlap, so each input receives
+// at most one contribution: dx = 0 + dy (max, at the window's first
+// maximum) or 0 + dy/area (avg), written back through the inverse shuffles.
+// Returns false when the shape needs the scalar kernel.
+bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+  bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
+  bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
+  const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
+  const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
+                        : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
+  ir::ConvGeom g = ir::convGeom(n.attrs);
+  const int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  const int64_t k0 = g.kernel[0], k1 = g.kernel[1], s0 = g.stride[0], s1 = g.stride[1];
+  if (g.pad[0] != 0 || g.pad[1] != 0 || NC * OH * OW == 0 || (OH - 1) * s0 + k0 > H || (OW - 1) * s1 + k1 > W) return false;
+  if (isGrad && (s0 < k0 || s1 < k1)) return false;
+  if (k0 * k1 > 64 || s1 > 8) return false;  // keep the unrolled window small
+  int64_t VW = 4;  // the narrowest vector that holds a row of outputs, up to the widest the target has
+  while (VW < OW && VW < vecWidth_) VW *= 2;
+  const int64_t span = (VW - 1) * s1 + k1, L = (span + VW - 1) / VW;  // a window row's elements, vectors
+  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  auto* it = FixedVectorType::get(i32_, static_cast<unsigned>(VW));
+  const unsigned uVW = static_cast<unsigned>(VW);
+  Value* zero = Constant::getNullValue(vt);
+  auto constI = [&](const std::function<int64_t(int64_t)>& f) {
+    std::vector<Constant*> c;
+    for (int64_t e = 0; e < VW; ++e) c.push_back(b_.getInt32(static_cast<uint32_t>(f(e))));
+    return ConstantVector::get(c);
+  };
+  auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(uVW, b_.CreateTrunc(v, i32_)); };
+  // shuffle mask entries: -1 keeps lane e of the first operand, else lane m of the second
+  auto blend = [&](Value* a, Value* bv, const std::vector<int>& from) {
+    std::vector<int> m(from.size());
+    for (size_t e = 0; e < from.size(); ++e) m[e] = from[e] < 0 ? static_cast<int>(e) : static_cast<int>(VW) + from[e];
+    return b_.CreateShuffleVector(a, bv, m);
+  };
+  Value* X = n.op == OpKind::AvgPool2dGrad ? nullptr : in[0];
+  Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
+  Value* area = b_.CreateVectorSplat(uVW, cf(static_cast<float>(k0 * k1)));
+  // every input in some window, once: the stores cover dx and it needs no zeroing
+  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W)) zeroFill(out, n.type);
+  const int64_t chunks = (OW + VW - 1) / VW;
+  nest({NC, OH, chunks}, [&](const std::vector<Value*>& q) {
+    Value* ow0 = mulc(q[2], VW);
+    Value* yAt = add(mulc(add(mulc(q[0], OH), q[1]), OW), ow0);
+    Value* owOk = b_.CreateICmpULT(b_.CreateAdd(splat32(ow0), constI([](int64_t e) { return e; })), splat32(c64(OW)));
+    Value* iw0 = mulc(ow0, s1);
+    auto rowAt = [&](int64_t kh) { return add(mulc(add(mulc(q[0], H), add(mulc(q[1], s0), c64(kh))), W), iw0); };
+    // element e of vector j of a window row is at iw0 + j*VW + e; lanes past the row are masked off
+    auto rowMask = [&](int64_t j) {
+      return b_.CreateICmpULT(b_.CreateAdd(splat32(iw0), constI([&](int64_t e) { return j * VW + e; })), splat32(c64(W)));
+    };
+    // the taps of window row kh: tap kw's lane l is row element l*s1 + kw
+    auto taps = [&](int64_t kh) {
+      Value* row = gep(f32_, X, rowAt(kh));
+      std::vector<Value*> v;
+      for (int64_t j = 0; j < L; ++j) v.push_back(b_.CreateMaskedLoad(vt, gep(f32_, row, c64(j * VW)), Align(4), rowMask(j), zero));
+      std::vector<Value*> t;
+      for (int64_t kw = 0; kw < k1; ++kw) {
+        Value* r = zero;
+        for (int64_t j = 0; j < L; ++j) {
+          std::vector<int> from(static_cast<size_t>(VW), -1);
+          bool any = false;
+          for (int64_t l = 0; l < VW; ++l)
+            if ((l * s1 + kw) / VW == j) from[static_cast<size_t>(l)] = static_cast<int>((l * s1 + kw) % VW), any = true;
+          if (any) r = blend(r, v[static_cast<size_t>(j)], from);
+        }
+        t.push_back(r);
+      }
+      return t;
+    };
+    // writes tap values back to window row kh (gaps between windows get 0)
+    auto storeRow = [&](int64_t kh, const std::vector<Value*>& tv) {
+      Value* row = gep(f32_, out, rowAt(kh));
+      for (int64_t j = 0; j < L; ++j) {
+        Value* r = zero;
+        for (int64_t kw = 0; kw < k1; ++kw) {
+          std::vector<int> from(static_cast<size_t>(VW), -1);
+          bool any = false;
+          for (int64_t e = 0; e < VW; ++e) {
+            int64_t pos = j * VW + e;
+            if (pos % s1 == kw && pos / s1 < VW) from[static_cast<size_t>(e)] = static_cast<int>(pos / s1), any = true;
+          }
+          if (any) r = blend(r, tv[static_cast<size_t>(kw)], from);
+        }
+        // element e belongs to output lane (j*VW + e) / s1, which must exist
+        Value* lane = constI([&](int64_t e) { return std::min<int64_t>((j * VW + e) / s1, VW); });
+        Value* ok = b_.CreateAnd(rowMask(j), b_.CreateICmpULT(b_.CreateAdd(splat32(ow0), lane), splat32(c64(OW))));
+        ok = b_.CreateAnd(ok, b_.CreateICmpULT(lane, constI([&](int64_t) { return VW; })));
+        b_.CreateMaskedStore(r, gep(f32_, row, c64(j * VW)), Align(4), ok);
+      }
+    };
+    Value* best = nullptr;
+    Value* bestAt = Constant::getNullValue(it);
+    Value* acc = zero;
+    if (n.op != OpKind::AvgPool2dGrad)
+      for (int64_t kh = 0; kh < k0; ++kh) {
+        std::vector<Value*> t = taps(kh);
+        for (int64_t kw = 0; kw < k1; ++kw) {
+          Value* x = t[static_cast<size_t>(kw)];
+          if (!isMax) {
+            acc = b_.CreateFAdd(acc, x);
+          } else if (!best) {
+            best = x;
+          } else {
+            Value* take = b_.CreateFCmpOGT(x, best);
+            best = b_.CreateSelect(take, x, best);
+            bestAt = b_.CreateSelect(take, constI([&](int64_t) { return kh * k1 + kw; }), bestAt);
+          }
+        }
+      }
+    Value* yPtr = gep(f32_, isGrad ? DY : out, yAt);
+    if (!isGrad) {
+      b_.CreateMaskedStore(isMax ? best : b_.CreateFDiv(acc, area), yPtr, Align(4), owOk);
+      return;
+    }
+    Value* dy = b_.CreateMaskedLoad(vt, yPtr, Align(4), owOk, zero);
+    Value* gv = b_.CreateFAdd(zero, isMax ? dy : b_.CreateFDiv(dy, area));
+    for (int64_t kh = 0; kh < k0; ++kh) {
+      std::vector<Value*> tv;
+      for (int64_t kw = 0; kw < k1; ++kw)
+        tv.push_back(isMax ? b_.CreateSelect(b_.CreateICmpEQ(bestAt, constI([&](int64_t) { return kh * k1 + kw; })), gv, zero) : gv);
+      storeRow(kh, tv);
+    }
+  });
+  return true;
+}
+
 void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+  if (emitPoolVector(n, out, in)) return;
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;

@@ -44,8 +44,9 @@ void checkBitExact(Graph& g, Module& mod, const std::vector<std::string>& source
         if (first < 0) first = i;
         ++mismatches;
       }
-    CHECK_MESSAGE(mismatches == 0, mismatches, " mismatches, first at element ", first, ": jit ",
-                  first < 0 ? 0.0f : got[first], " interpreter ", first < 0 ? 0.0f : want.f[static_cast<size_t>(first)]);
+    CHECK_MESSAGE(mismatches == 0, fmt::format("{} mismatches, first at element {}: jit {} interpreter {}", mismatches, first,
+                                               first < 0 ? 0.0f : got[first],
+                                               first < 0 ? 0.0f : want.f[static_cast<size_t>(first)]));
   }
 }
 
