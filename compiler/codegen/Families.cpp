@@ -1,6 +1,7 @@
 // Kernels of the non-elementwise families: layout (concat, slice, pad),
-// indexing (gather, scatter_add, take_along, scatter_along), convolution,
-// pooling and the counter-based random generator.
+// indexing (gather, scatter_add, take_along, scatter_along), convolution
+// (im2col + the packed GEMM), pooling (vectorized windows, a scalar
+// fallback) and the counter-based random generator.
 #include "Emitter.h"
 
 #include <fmt/format.h>
