@@ -233,10 +233,12 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
 
   void emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
-  // The three conv kernels, loop for loop as in the interpreter.
+  // The three conv kernels: im2col + emitGemm (Families.cpp).
   void emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  void emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back);
 
   void emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
   // SplitMix64's finalizer, as rt::mix64.
   Value* mix64(Value* x);

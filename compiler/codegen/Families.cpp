@@ -1,6 +1,7 @@
 // Kernels of the non-elementwise families: layout (concat, slice, pad),
-// indexing (gather, scatter_add, take_along, scatter_along), convolution,
-// pooling and the counter-based random generator.
+// indexing (gather, scatter_add, take_along, scatter_along), convolution
+// (im2col + the packed GEMM), pooling (vectorized windows, a scalar
+// fallback) and the counter-based random generator.
 #include "Emitter.h"
 
 #include <fmt/format.h>
@@ -103,88 +104,266 @@ void Emitter::emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>
   });
 }
 
-// The three conv kernels, loop for loop as in the interpreter.
-void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
-  const ir::Shape *xs, *ws, *ys;
-  Value *X, *W, *Y;
-  if (n.op == OpKind::Conv2d) {
-    xs = &g_.type(n.operands[0]).shape, ws = &g_.type(n.operands[1]).shape, ys = &n.type.shape;
-    X = in[0], W = in[1], Y = out;
-  } else if (n.op == OpKind::Conv2dBwdInput) {
-    xs = &n.type.shape, ws = &g_.type(n.operands[1]).shape, ys = &g_.type(n.operands[0]).shape;
-    X = out, W = in[1], Y = in[0];
-  } else {
-    xs = &g_.type(n.operands[0]).shape, ws = &n.type.shape, ys = &g_.type(n.operands[1]).shape;
-    X = in[0], W = out, Y = in[1];
-  }
-  ir::ConvGeom g = ir::convGeom(n.attrs);
-  int64_t N = (*xs)[0], C = (*xs)[1], H = (*xs)[2], Wd = (*xs)[3], O = (*ws)[0], KH = (*ws)[2], KW = (*ws)[3];
-  int64_t OH = (*ys)[2], OW = (*ys)[3], CG = C / g.groups, OG = O / g.groups;
-  auto ihOf = [&](Value* oh, Value* kh) { return add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(kh, g.dilation[0]))); };
-  auto iwOf = [&](Value* ow, Value* kw) { return add(mulc(ow, g.stride[1]), add(c64(-g.pad[1]), mulc(kw, g.dilation[1]))); };
-  auto xIdx = [&](Value* b, Value* o, Value* c, Value* ih, Value* iw) {
-    Value* ch = add(mulc(b_.CreateUDiv(o, c64(OG)), CG), c);
-    return add(mulc(add(mulc(add(mulc(b, C), ch), H), ih), Wd), iw);
-  };
-  auto wIdx = [&](Value* o, Value* c, Value* kh, Value* kw) { return add(mulc(add(mulc(add(mulc(o, CG), c), KH), kh), KW), kw); };
-  auto yIdx = [&](Value* b, Value* o, Value* oh, Value* ow) { return add(mulc(add(mulc(add(mulc(b, O), o), OH), oh), OW), ow); };
-  Value* acc = alloca(f32_);
-  if (n.op == OpKind::Conv2d) {
-    nest({N, O, OH, OW}, [&](const std::vector<Value*>& q) {
-      b_.CreateStore(cf(0.0), acc);
-      nest({CG, KH}, [&](const std::vector<Value*>& ck) {
-        Value* ih = ihOf(q[2], ck[1]);
-        ifThen(inRange(ih, H), [&] {
-          loop(KW, [&](Value* kw) {
-            Value* iw = iwOf(q[3], kw);
-            ifThen(inRange(iw, Wd), [&] {
-              Value* pr = b_.CreateFMul(loadF(X, xIdx(q[0], q[1], ck[0], ih, iw)), loadF(W, wIdx(q[1], ck[0], ck[1], kw)));
-              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), pr), acc);
-            });
-          });
+// Convolution through im2col + GEMM (lower::ConvLayout for the geometry and
+// the scratch layout). Per image and group, the column matrix
+// col[(c, kh, kw)][(oh, ow)] holds the input tap of each output position (0
+// in the padding):
+//   conv2d            y[n, group] = w[group] · col                  (M og, K ckk, N ohw)
+//   conv2d_bwd_filter dw[group]^T += col · dy[n, group]^T           (M ckk, K ohw, N og),
+//                     summed over the images into a transposed accumulator
+//   conv2d_bwd_input  dcol = w[group]^T · dy[n, group]              (M ckk, K og, N ohw),
+//                     then scattered back into dx (col2im)
+// Every sum is emitGemm's one fma chain, so the interpreter (which computes
+// the same chains, interp/Kernels.cpp) agrees bit for bit. A 1x1 conv with
+// stride 1 and no padding uses the image itself as its column matrix.
+
+// Copies one image/group's taps into `col` (im2col), or adds `col` back into
+// the image (col2im: x += col, rows in (c, kh, kw, oh) order), vectorized
+// along ow: each vector of output columns reads its taps with one masked load
+// (stride 1) or gather, lanes in the padding masked off.
+void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back) {
+  const int64_t VW = vecWidth_, chunks = (l.ow + VW - 1) / VW;
+  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  std::vector<Constant*> laneC;
+  for (int64_t k = 0; k < VW; ++k) laneC.push_back(b_.getInt32(static_cast<uint32_t>(k)));
+  Value* lanes = ConstantVector::get(laneC);
+  Value* zero = Constant::getNullValue(vt);
+  auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateTrunc(v, i32_)); };
+  nest({l.cg, l.kh, l.kw}, [&](const std::vector<Value*>& q) {
+    Value* row = add(mulc(add(mulc(q[0], l.kh), q[1]), l.kw), q[2]);
+    Value* plane = gep(f32_, img, mulc(q[0], l.h * l.w));
+    Value* iw0 = add(mulc(q[2], g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
+    loop(l.oh, [&](Value* oh) {
+      Value* ih = add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(q[1], g.dilation[0])));
+      Value* rowOk = inRange(ih, l.h);
+      // the row's address only matters when it is in range (all lanes masked off otherwise)
+      Value* src = b_.CreateGEP(f32_, plane, b_.CreateMul(ih, c64(l.w)));
+      Value* dst = gep(f32_, col, mulc(add(mulc(row, l.oh), oh), l.ow));
+      auto body = [&] {
+        loop(chunks, [&](Value* ch) {
+          Value* ow0 = mulc(ch, VW);
+          Value* owv = b_.CreateAdd(splat32(ow0), lanes);
+          Value* owOk = b_.CreateICmpULT(owv, splat32(c64(l.ow)));
+          Value* iwv = b_.CreateAdd(b_.CreateMul(owv, splat32(c64(g.stride[1]))), splat32(iw0));
+          Value* ok = b_.CreateAnd(owOk, b_.CreateICmpULT(iwv, splat32(c64(l.w))));
+          if (!back) ok = b_.CreateAnd(ok, b_.CreateVectorSplat(static_cast<unsigned>(VW), rowOk));
+          Value* at = gep(f32_, dst, ow0);
+          Value* srcAt = nullptr;  // stride 1: the first lane's address
+          Value* ptrs = nullptr;   // otherwise every lane's
+          if (g.stride[1] == 1) srcAt = b_.CreateGEP(f32_, src, add(ow0, iw0));
+          else ptrs = b_.CreateGEP(f32_, src, b_.CreateSExt(iwv, FixedVectorType::get(i64_, static_cast<unsigned>(VW))));
+          auto loadX = [&](Value* m) {
+            return srcAt ? b_.CreateMaskedLoad(vt, srcAt, Align(4), m, zero) : b_.CreateMaskedGather(vt, ptrs, Align(4), m, zero);
+          };
+          if (!back) {
+            b_.CreateMaskedStore(loadX(ok), at, Align(4), owOk);
+            return;
+          }
+          Value* sum = b_.CreateFAdd(loadX(ok), b_.CreateMaskedLoad(vt, at, Align(4), ok, zero));
+          if (srcAt) b_.CreateMaskedStore(sum, srcAt, Align(4), ok);
+          else b_.CreateMaskedScatter(sum, ptrs, Align(4), ok);
         });
-      });
-      storeF(b_.CreateLoad(f32_, acc), Y, yIdx(q[0], q[1], q[2], q[3]));
+      };
+      if (back) ifThen(rowOk, body);  // rows in the padding have nothing to add
+      else body();
+    });
+  });
+}
+
+void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+  lower::ConvLayout l = lower::convLayout(g_, n);
+  ir::ConvGeom g = ir::convGeom(n.attrs);
+  if (l.bytes == 0) {  // an empty sum or nothing to compute
+    zeroFill(out, n.type);
+    return;
+  }
+  if (!scratch_) throw ir::CompileError(fmt::format("codegen: conv %{} has no scratch (internal error)", n.name));
+  auto scratchAt = [&](int64_t at) { return at < 0 ? nullptr : b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(at)); };
+  Value *col = scratchAt(l.colAt), *acc = scratchAt(l.accAt), *pack = scratchAt(l.packAt);
+  const int64_t imgX = l.c * l.h * l.w, grpX = l.cg * l.h * l.w, imgY = l.o * l.ohw, grpY = l.og * l.ohw;
+  const int64_t grpW = l.og * l.ckk;
+  auto xAt = [&](Value* X, Value* b, Value* gr) { return gep(f32_, X, add(mulc(b, imgX), mulc(gr, grpX))); };
+  auto yAt = [&](Value* Y, Value* b, Value* gr) { return gep(f32_, Y, add(mulc(b, imgY), mulc(gr, grpY))); };
+  if (n.op == OpKind::Conv2d) {
+    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
+      Value* img = xAt(in[0], q[0], q[1]);
+      if (!l.direct) emitIm2Col(l, g, img, col, false);
+      GemmArgs ga;
+      ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = l.direct ? img : col, ga.C = yAt(out, q[0], q[1]);
+      ga.scratch = pack;
+      emitGemm(ga);
     });
     return;
   }
   if (n.op == OpKind::Conv2dBwdInput) {
-    zeroFill(out, n.type);
-    nest({N, O, OH, OW}, [&](const std::vector<Value*>& q) {
-      Value* gy = loadF(Y, yIdx(q[0], q[1], q[2], q[3]));
-      nest({CG, KH}, [&](const std::vector<Value*>& ck) {
-        Value* ih = ihOf(q[2], ck[1]);
-        ifThen(inRange(ih, H), [&] {
-          loop(KW, [&](Value* kw) {
-            Value* iw = iwOf(q[3], kw);
-            ifThen(inRange(iw, Wd), [&] {
-              accumulate(X, xIdx(q[0], q[1], ck[0], ih, iw), b_.CreateFMul(gy, loadF(W, wIdx(q[1], ck[0], ck[1], kw))));
-            });
-          });
-        });
-      });
+    if (!l.direct) zeroFill(out, n.type);
+    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
+      Value* img = xAt(out, q[0], q[1]);
+      GemmArgs ga;
+      ga.M = l.ckk, ga.N = l.ohw, ga.K = l.og, ga.ta = true, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = yAt(in[0], q[0], q[1]), ga.C = l.direct ? img : col;
+      ga.scratch = pack;
+      emitGemm(ga);
+      // direct: dx = 0 + dcol exactly, as a chain from +0 never ends at -0
+      if (!l.direct) emitIm2Col(l, g, img, col, true);
     });
     return;
   }
-  nest({O, CG, KH, KW}, [&](const std::vector<Value*>& q) {
-    b_.CreateStore(cf(0.0), acc);
-    nest({N, OH}, [&](const std::vector<Value*>& bo) {
-      Value* ih = ihOf(bo[1], q[2]);
-      ifThen(inRange(ih, H), [&] {
-        loop(OW, [&](Value* ow) {
-          Value* iw = iwOf(ow, q[3]);
-          ifThen(inRange(iw, Wd), [&] {
-            Value* pr = b_.CreateFMul(loadF(Y, yIdx(bo[0], q[0], bo[1], ow)), loadF(X, xIdx(bo[0], q[0], q[1], ih, iw)));
-            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, acc), pr), acc);
-          });
-        });
-      });
+  // the filter gradient, group by group: acc[ckk][og] summed over the images, then transposed into dw
+  loop(l.groups, [&](Value* gr) {
+    b_.CreateMemSet(acc, b_.getInt8(0), l.ckk * l.og * 4, Align(kAlign));
+    loop(l.n, [&](Value* b) {
+      Value* img = xAt(in[0], b, gr);
+      if (!l.direct) emitIm2Col(l, g, img, col, false);
+      GemmArgs ga;
+      ga.M = l.ckk, ga.N = l.og, ga.K = l.ohw, ga.tb = true, ga.accumulate = true;
+      ga.lda = l.ohw, ga.ldb = l.ohw, ga.ldc = l.og;
+      ga.A = l.direct ? img : col, ga.B = yAt(in[1], b, gr), ga.C = acc;
+      ga.scratch = pack;
+      emitGemm(ga);
     });
-    storeF(b_.CreateLoad(f32_, acc), W, wIdx(q[0], q[1], q[2], q[3]));
+    Value* dw = gep(f32_, out, mulc(gr, grpW));
+    nest({l.og, l.ckk}, [&](const std::vector<Value*>& q) {
+      storeF(loadF(acc, add(mulc(q[1], l.og), q[0])), dw, add(mulc(q[0], l.ckk), q[1]));
+    });
   });
 }
 
+// Pooling whose windows all lie inside the input (no padding), vectorized
+// along ow: each window row is loaded as a few contiguous vectors and split
+// into one vector per tap by shuffles (a stride-2 window: even and odd
+// lanes), the taps combine in (kh, kw) order as in the interpreter (max:
+// the first tap, then strictly greater ones; avg: 0 + x00 + x01 + ...). The
+// gradients also need windows that do not overlap, so each input receives
+// at most one contribution: dx = 0 + dy (max, at the window's first
+// maximum) or 0 + dy/area (avg), written back through the inverse shuffles.
+// Returns false when the shape needs the scalar kernel.
+bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+  bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
+  bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
+  const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
+  const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
+                        : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
+  ir::ConvGeom g = ir::convGeom(n.attrs);
+  const int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  const int64_t k0 = g.kernel[0], k1 = g.kernel[1], s0 = g.stride[0], s1 = g.stride[1];
+  if (g.pad[0] != 0 || g.pad[1] != 0 || NC * OH * OW == 0 || (OH - 1) * s0 + k0 > H || (OW - 1) * s1 + k1 > W) return false;
+  if (isGrad && (s0 < k0 || s1 < k1)) return false;
+  if (k0 * k1 > 64 || s1 > 8) return false;  // keep the unrolled window small
+  int64_t VW = 4;  // the narrowest vector that holds a row of outputs, up to the widest the target has
+  while (VW < OW && VW < vecWidth_) VW *= 2;
+  const int64_t span = (VW - 1) * s1 + k1, L = (span + VW - 1) / VW;  // a window row's elements, vectors
+  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  auto* it = FixedVectorType::get(i32_, static_cast<unsigned>(VW));
+  const unsigned uVW = static_cast<unsigned>(VW);
+  Value* zero = Constant::getNullValue(vt);
+  auto constI = [&](const std::function<int64_t(int64_t)>& f) {
+    std::vector<Constant*> c;
+    for (int64_t e = 0; e < VW; ++e) c.push_back(b_.getInt32(static_cast<uint32_t>(f(e))));
+    return ConstantVector::get(c);
+  };
+  auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(uVW, b_.CreateTrunc(v, i32_)); };
+  // shuffle mask entries: -1 keeps lane e of the first operand, else lane m of the second
+  auto blend = [&](Value* a, Value* bv, const std::vector<int>& from) {
+    std::vector<int> m(from.size());
+    for (size_t e = 0; e < from.size(); ++e) m[e] = from[e] < 0 ? static_cast<int>(e) : static_cast<int>(VW) + from[e];
+    return b_.CreateShuffleVector(a, bv, m);
+  };
+  Value* X = n.op == OpKind::AvgPool2dGrad ? nullptr : in[0];
+  Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
+  Value* area = b_.CreateVectorSplat(uVW, cf(static_cast<float>(k0 * k1)));
+  // every input in some window, once: the stores cover dx and it needs no zeroing
+  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W)) zeroFill(out, n.type);
+  const int64_t chunks = (OW + VW - 1) / VW;
+  nest({NC, OH, chunks}, [&](const std::vector<Value*>& q) {
+    Value* ow0 = mulc(q[2], VW);
+    Value* yAt = add(mulc(add(mulc(q[0], OH), q[1]), OW), ow0);
+    Value* owOk = b_.CreateICmpULT(b_.CreateAdd(splat32(ow0), constI([](int64_t e) { return e; })), splat32(c64(OW)));
+    Value* iw0 = mulc(ow0, s1);
+    auto rowAt = [&](int64_t kh) { return add(mulc(add(mulc(q[0], H), add(mulc(q[1], s0), c64(kh))), W), iw0); };
+    // element e of vector j of a window row is at iw0 + j*VW + e; lanes past the row are masked off
+    auto rowMask = [&](int64_t j) {
+      return b_.CreateICmpULT(b_.CreateAdd(splat32(iw0), constI([&](int64_t e) { return j * VW + e; })), splat32(c64(W)));
+    };
+    // the taps of window row kh: tap kw's lane l is row element l*s1 + kw
+    auto taps = [&](int64_t kh) {
+      Value* row = gep(f32_, X, rowAt(kh));
+      std::vector<Value*> v;
+      for (int64_t j = 0; j < L; ++j) v.push_back(b_.CreateMaskedLoad(vt, gep(f32_, row, c64(j * VW)), Align(4), rowMask(j), zero));
+      std::vector<Value*> t;
+      for (int64_t kw = 0; kw < k1; ++kw) {
+        Value* r = zero;
+        for (int64_t j = 0; j < L; ++j) {
+          std::vector<int> from(static_cast<size_t>(VW), -1);
+          bool any = false;
+          for (int64_t l = 0; l < VW; ++l)
+            if ((l * s1 + kw) / VW == j) from[static_cast<size_t>(l)] = static_cast<int>((l * s1 + kw) % VW), any = true;
+          if (any) r = blend(r, v[static_cast<size_t>(j)], from);
+        }
+        t.push_back(r);
+      }
+      return t;
+    };
+    // writes tap values back to window row kh (gaps between windows get 0)
+    auto storeRow = [&](int64_t kh, const std::vector<Value*>& tv) {
+      Value* row = gep(f32_, out, rowAt(kh));
+      for (int64_t j = 0; j < L; ++j) {
+        Value* r = zero;
+        for (int64_t kw = 0; kw < k1; ++kw) {
+          std::vector<int> from(static_cast<size_t>(VW), -1);
+          bool any = false;
+          for (int64_t e = 0; e < VW; ++e) {
+            int64_t pos = j * VW + e;
+            if (pos % s1 == kw && pos / s1 < VW) from[static_cast<size_t>(e)] = static_cast<int>(pos / s1), any = true;
+          }
+          if (any) r = blend(r, tv[static_cast<size_t>(kw)], from);
+        }
+        // element e belongs to output lane (j*VW + e) / s1, which must exist
+        Value* lane = constI([&](int64_t e) { return std::min<int64_t>((j * VW + e) / s1, VW); });
+        Value* ok = b_.CreateAnd(rowMask(j), b_.CreateICmpULT(b_.CreateAdd(splat32(ow0), lane), splat32(c64(OW))));
+        ok = b_.CreateAnd(ok, b_.CreateICmpULT(lane, constI([&](int64_t) { return VW; })));
+        b_.CreateMaskedStore(r, gep(f32_, row, c64(j * VW)), Align(4), ok);
+      }
+    };
+    Value* best = nullptr;
+    Value* bestAt = Constant::getNullValue(it);
+    Value* acc = zero;
+    if (n.op != OpKind::AvgPool2dGrad)
+      for (int64_t kh = 0; kh < k0; ++kh) {
+        std::vector<Value*> t = taps(kh);
+        for (int64_t kw = 0; kw < k1; ++kw) {
+          Value* x = t[static_cast<size_t>(kw)];
+          if (!isMax) {
+            acc = b_.CreateFAdd(acc, x);
+          } else if (!best) {
+            best = x;
+          } else {
+            Value* take = b_.CreateFCmpOGT(x, best);
+            best = b_.CreateSelect(take, x, best);
+            bestAt = b_.CreateSelect(take, constI([&](int64_t) { return kh * k1 + kw; }), bestAt);
+          }
+        }
+      }
+    Value* yPtr = gep(f32_, isGrad ? DY : out, yAt);
+    if (!isGrad) {
+      b_.CreateMaskedStore(isMax ? best : b_.CreateFDiv(acc, area), yPtr, Align(4), owOk);
+      return;
+    }
+    Value* dy = b_.CreateMaskedLoad(vt, yPtr, Align(4), owOk, zero);
+    Value* gv = b_.CreateFAdd(zero, isMax ? dy : b_.CreateFDiv(dy, area));
+    for (int64_t kh = 0; kh < k0; ++kh) {
+      std::vector<Value*> tv;
+      for (int64_t kw = 0; kw < k1; ++kw)
+        tv.push_back(isMax ? b_.CreateSelect(b_.CreateICmpEQ(bestAt, constI([&](int64_t) { return kh * k1 + kw; })), gv, zero) : gv);
+      storeRow(kh, tv);
+    }
+  });
+  return true;
+}
+
 void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+  if (emitPoolVector(n, out, in)) return;
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;

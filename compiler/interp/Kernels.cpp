@@ -325,6 +325,21 @@ static ConvDims convDims(const Node& n, const Shape& x, const Shape& w, const Sh
   return d;
 }
 
+// The conv kernels compute as the compiled ones (im2col + GEMM,
+// codegen/Families.cpp) so the two agree bit for bit: every sum is one fused
+// multiply-add chain, and a tap that falls in the padding contributes
+// fma(w, 0, acc) as the zero of the column buffer does in the GEMM.
+
+// x[b, grp*cg + c, ih, iw] for tap (kh, kw) of output (oh, ow), 0 in the padding.
+static float convTap(const ConvDims& d, const HostTensor& x, int64_t b, int64_t grp, int64_t c, int64_t kh,
+                     int64_t kw, int64_t oh, int64_t ow) {
+  int64_t ih = oh * d.g.stride[0] - d.g.pad[0] + kh * d.g.dilation[0];
+  int64_t iw = ow * d.g.stride[1] - d.g.pad[1] + kw * d.g.dilation[1];
+  if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) return 0.0f;
+  return x.f[((b * d.c + grp * d.cg + c) * d.h + ih) * d.w + iw];
+}
+
+// y[b,o,oh,ow] = sum over (c, kh, kw) ascending of w * x.
 static void evalConv(const Node& n, const HostTensor& x, const HostTensor& w, HostTensor& y) {
   ConvDims d = convDims(n, x.type.shape, w.type.shape, y.type.shape);
   for (int64_t b = 0; b < d.n; ++b)
@@ -334,43 +349,39 @@ static void evalConv(const Node& n, const HostTensor& x, const HostTensor& w, Ho
           int64_t grp = o / d.og;
           float acc = 0.0f;
           for (int64_t c = 0; c < d.cg; ++c)
-            for (int64_t kh = 0; kh < d.kh; ++kh) {
-              int64_t ih = oh * d.g.stride[0] - d.g.pad[0] + kh * d.g.dilation[0];
-              if (ih < 0 || ih >= d.h) continue;
-              for (int64_t kw = 0; kw < d.kw; ++kw) {
-                int64_t iw = ow * d.g.stride[1] - d.g.pad[1] + kw * d.g.dilation[1];
-                if (iw < 0 || iw >= d.w) continue;
-                acc = acc + x.f[((b * d.c + grp * d.cg + c) * d.h + ih) * d.w + iw] * w.f[((o * d.cg + c) * d.kh + kh) * d.kw + kw];
-              }
-            }
+            for (int64_t kh = 0; kh < d.kh; ++kh)
+              for (int64_t kw = 0; kw < d.kw; ++kw)
+                acc = std::fma(w.f[((o * d.cg + c) * d.kh + kh) * d.kw + kw], convTap(d, x, b, grp, c, kh, kw, oh, ow), acc);
           y.f[((b * d.o + o) * d.oh + oh) * d.ow + ow] = acc;
         }
 }
 
-// dx += dy * w, scattered in the order (b, o, oh, ow, c, kh, kw).
+// The column gradient dcol[b, grp, (c, kh, kw), (oh, ow)] = sum over the
+// group's o ascending of w * dy, scattered into dx in the order
+// (b, grp, c, kh, kw, oh, ow), in-range taps only.
 static void evalConvBwdInput(const Node& n, const HostTensor& dy, const HostTensor& w, HostTensor& dx) {
   ConvDims d = convDims(n, dx.type.shape, w.type.shape, dy.type.shape);
   for (int64_t b = 0; b < d.n; ++b)
-    for (int64_t o = 0; o < d.o; ++o)
-      for (int64_t oh = 0; oh < d.oh; ++oh)
-        for (int64_t ow = 0; ow < d.ow; ++ow) {
-          int64_t grp = o / d.og;
-          float g = dy.f[((b * d.o + o) * d.oh + oh) * d.ow + ow];
-          for (int64_t c = 0; c < d.cg; ++c)
-            for (int64_t kh = 0; kh < d.kh; ++kh) {
+    for (int64_t grp = 0; grp < d.g.groups; ++grp)
+      for (int64_t c = 0; c < d.cg; ++c)
+        for (int64_t kh = 0; kh < d.kh; ++kh)
+          for (int64_t kw = 0; kw < d.kw; ++kw)
+            for (int64_t oh = 0; oh < d.oh; ++oh) {
               int64_t ih = oh * d.g.stride[0] - d.g.pad[0] + kh * d.g.dilation[0];
               if (ih < 0 || ih >= d.h) continue;
-              for (int64_t kw = 0; kw < d.kw; ++kw) {
+              for (int64_t ow = 0; ow < d.ow; ++ow) {
                 int64_t iw = ow * d.g.stride[1] - d.g.pad[1] + kw * d.g.dilation[1];
                 if (iw < 0 || iw >= d.w) continue;
+                float acc = 0.0f;
+                for (int64_t o = grp * d.og; o < (grp + 1) * d.og; ++o)
+                  acc = std::fma(w.f[((o * d.cg + c) * d.kh + kh) * d.kw + kw], dy.f[((b * d.o + o) * d.oh + oh) * d.ow + ow], acc);
                 float& t = dx.f[((b * d.c + grp * d.cg + c) * d.h + ih) * d.w + iw];
-                t = t + g * w.f[((o * d.cg + c) * d.kh + kh) * d.kw + kw];
+                t = t + acc;
               }
             }
-        }
 }
 
-// dw[o,c,kh,kw] = sum over (b, oh, ow) of dy * x.
+// dw[o,c,kh,kw] = sum over (b, oh, ow) ascending of dy * x.
 static void evalConvBwdFilter(const Node& n, const HostTensor& x, const HostTensor& dy, HostTensor& dw) {
   ConvDims d = convDims(n, x.type.shape, dw.type.shape, dy.type.shape);
   for (int64_t o = 0; o < d.o; ++o)
@@ -380,15 +391,9 @@ static void evalConvBwdFilter(const Node& n, const HostTensor& x, const HostTens
           int64_t grp = o / d.og;
           float acc = 0.0f;
           for (int64_t b = 0; b < d.n; ++b)
-            for (int64_t oh = 0; oh < d.oh; ++oh) {
-              int64_t ih = oh * d.g.stride[0] - d.g.pad[0] + kh * d.g.dilation[0];
-              if (ih < 0 || ih >= d.h) continue;
-              for (int64_t ow = 0; ow < d.ow; ++ow) {
-                int64_t iw = ow * d.g.stride[1] - d.g.pad[1] + kw * d.g.dilation[1];
-                if (iw < 0 || iw >= d.w) continue;
-                acc = acc + dy.f[((b * d.o + o) * d.oh + oh) * d.ow + ow] * x.f[((b * d.c + grp * d.cg + c) * d.h + ih) * d.w + iw];
-              }
-            }
+            for (int64_t oh = 0; oh < d.oh; ++oh)
+              for (int64_t ow = 0; ow < d.ow; ++ow)
+                acc = std::fma(convTap(d, x, b, grp, c, kh, kw, oh, ow), dy.f[((b * d.o + o) * d.oh + oh) * d.ow + ow], acc);
           dw.f[((o * d.cg + c) * d.kh + kh) * d.kw + kw] = acc;
         }
 }

@@ -34,6 +34,7 @@
 #include <boost/graph/sequential_vertex_coloring.hpp>
 #include <fmt/format.h>
 
+#include "ir/Shapes.h"
 #include "passes/Fusion.h"
 #include "ir/Text.h"
 
@@ -194,8 +195,45 @@ int64_t gemmScratchBytes(int64_t k, int64_t n) {
   return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
 }
 
+ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
+  const ir::Shape *xs, *ws, *ys;
+  if (node.op == OpKind::Conv2d) {
+    xs = &g.type(node.operands[0]).shape, ws = &g.type(node.operands[1]).shape, ys = &node.type.shape;
+  } else if (node.op == OpKind::Conv2dBwdInput) {
+    xs = &node.type.shape, ws = &g.type(node.operands[1]).shape, ys = &g.type(node.operands[0]).shape;
+  } else {
+    xs = &g.type(node.operands[0]).shape, ws = &node.type.shape, ys = &g.type(node.operands[1]).shape;
+  }
+  ir::ConvGeom geom = ir::convGeom(node.attrs);
+  ConvLayout l;
+  l.n = (*xs)[0], l.c = (*xs)[1], l.h = (*xs)[2], l.w = (*xs)[3];
+  l.o = (*ws)[0], l.kh = (*ws)[2], l.kw = (*ws)[3], l.oh = (*ys)[2], l.ow = (*ys)[3];
+  l.groups = geom.groups, l.cg = l.c / geom.groups, l.og = l.o / geom.groups;
+  l.ckk = l.cg * l.kh * l.kw, l.ohw = l.oh * l.ow;
+  l.direct = l.kh == 1 && l.kw == 1 && geom.stride[0] == 1 && geom.stride[1] == 1 && geom.pad[0] == 0 &&
+             geom.pad[1] == 0 && l.oh == l.h && l.ow == l.w;
+  if (l.n * l.o * l.ckk * l.ohw == 0) return l;  // an empty sum or an empty result: no GEMM
+  int64_t at = 0;
+  if (!l.direct) {
+    l.colAt = at;
+    at += alignUp(l.ckk * l.ohw * 4);
+  }
+  if (node.op == OpKind::Conv2dBwdFilter) {
+    l.accAt = at;
+    at += alignUp(l.ckk * l.og * 4);
+  }
+  l.packAt = at;
+  // the GEMM's (k, n): forward (ckk, ohw), input gradient (og, ohw), filter gradient (ohw, og)
+  at += node.op == OpKind::Conv2d ? gemmScratchBytes(l.ckk, l.ohw)
+        : node.op == OpKind::Conv2dBwdInput ? gemmScratchBytes(l.og, l.ohw) : gemmScratchBytes(l.ohw, l.og);
+  l.bytes = at;
+  return l;
+}
+
 int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
   const ir::Node& node = g.node(v);
+  if (node.op == OpKind::Conv2d || node.op == OpKind::Conv2dBwdInput || node.op == OpKind::Conv2dBwdFilter)
+    return convLayout(g, node).bytes;
   if (ir::opFamily(node.op) == ir::FamilyKind::MatMul) {
     const ir::Shape& as = g.type(node.operands[0]).shape;
     size_t r = as.size();

@@ -103,6 +103,20 @@ inline constexpr int64_t kGemmKC = 256;
 inline constexpr int64_t kGemmMaxNR = 32;
 int64_t gemmScratchBytes(int64_t k, int64_t n);
 
+// A conv kernel's geometry (conv2d, conv2d_bwd_input, conv2d_bwd_filter;
+// x [n,c,h,w], w [o,cg,kh,kw], y [n,o,oh,ow]) and its scratch layout, shared
+// by the plan and codegen (Families.cpp): the per-image column matrix
+// [ckk = cg*kh*kw][ohw = oh*ow] (none when `direct`), the filter gradient's
+// transposed accumulator [ckk][og] (bwd_filter only) and the GEMM's packing
+// space, at 64-aligned byte offsets (-1: not used).
+struct ConvLayout {
+  int64_t n = 0, c = 0, h = 0, w = 0, o = 0, kh = 0, kw = 0, oh = 0, ow = 0, cg = 0, og = 0, ckk = 0, ohw = 0;
+  int64_t groups = 1;
+  bool direct = false;  // 1x1, stride 1, no padding: the image is its own column matrix
+  int64_t colAt = -1, accAt = -1, packAt = -1, bytes = 0;
+};
+ConvLayout convLayout(const ir::Graph& g, const ir::Node& node);
+
 // Scratch bytes the kernel computing `v` needs (0 for most ops).
 int64_t kernelScratchBytes(const ir::Graph& g, ir::ValueId v);
 
