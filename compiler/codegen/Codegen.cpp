@@ -455,6 +455,10 @@ void Emitter::emitEntry(const lower::FunctionPlan& fp, const std::vector<Functio
   BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
   b_.SetInsertPoint(entry);
   Value* base = f->getArg(0);
+  if (fp.callCountOffset >= 0) {  // checked mode: count this call first (it is the step number in messages)
+    Value* count = b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(fp.callCountOffset));
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64_, count), b_.getInt64(1)), count);
+  }
   auto bufPtr = [&](ValueId v) {
     int64_t off = plan_.offsetOf.at(v);
     if (off < 0) throw ir::CompileError(fmt::format("codegen: %{} has no buffer", v));
@@ -480,11 +484,23 @@ void Emitter::emitEntry(const lower::FunctionPlan& fp, const std::vector<Functio
       b_.SetInsertPoint(ok);
     });
   }
-  for (const lower::Kernel& k : fp.kernels) {
+  // checked mode: f32 inputs, then each kernel's output right after it
+  // runs; the first non-finite element stops the call before the copies
+  size_t nextCheck = 0;
+  auto finiteChecks = [&](int32_t afterKernel) {
+    for (; nextCheck < fp.finiteChecks.size() && fp.finiteChecks[nextCheck].afterKernel == afterKernel; ++nextCheck) {
+      ValueId v = fp.finiteChecks[nextCheck].value;
+      emitFiniteCheck(nextCheck, bufPtr(v), g_.type(v).numElements(), err);
+    }
+  };
+  finiteChecks(-1);
+  for (size_t ki = 0; ki < fp.kernels.size(); ++ki) {
+    const lower::Kernel& k = fp.kernels[ki];
     std::vector<Value*> args{bufPtr(k.value)};
     for (ValueId o : k.inputs) args.push_back(bufPtr(o));
     if (k.scratchBytes > 0) args.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(plan_.scratchOffset)));
     b_.CreateCall(kernels[k.value], args);
+    finiteChecks(static_cast<int32_t>(ki));
   }
   auto at = [&](int64_t off) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off)); };
   for (const lower::Copy& c : fp.copies)

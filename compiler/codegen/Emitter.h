@@ -248,6 +248,13 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
 
   void emitEntry(const lower::FunctionPlan& fp, const std::vector<Function*>& kernels);
 
+  // Checked mode (Checked.cpp). `kiln_first_nonfinite(p, n)`: the index of
+  // the first non-finite of n >= 1 floats at p, or -1; one per module.
+  Function* nonFiniteFinder();
+  // In entry point `f`: if the n floats at `buf` hold a non-finite value,
+  // record {check, value, position} at `err` and return -(check + 1).
+  void emitFiniteCheck(size_t check, Value* buf, int64_t n, Value* err);
+
   static constexpr uint64_t kAlign = lower::kBufferAlign;
   const ir::Graph& g_;
   const lower::ModulePlan& plan_;

@@ -35,6 +35,27 @@ static bool isReservedMember(std::string_view id) {
 
 static std::string floatLiteral(float f) { return fmt::format("{:a}f /* {} */", f, f); }
 
+// Checked mode: per entry point, what each of its finite checks scans, for
+// kiln::rt::throwNonFiniteError (namespace NAME::checked, one array per
+// function, indexed by check number).
+static std::string checkedSites(const driver::Compiled& c) {
+  std::string h = "// Checked mode (KILN_CHECKED=1 or --checked): the buffers each entry point scans for\n"
+                  "// non-finite values, by check number.\nnamespace checked {\n";
+  for (const lower::FunctionPlan& f : c.plan.functions) {
+    if (f.finiteChecks.empty()) continue;
+    h += fmt::format("inline constexpr kiln::rt::NonFiniteSite {}[] = {{\n", identifierFor(f.name));
+    for (const lower::FiniteCheck& fc : f.finiteChecks) {
+      lower::FiniteCheckSite s = lower::finiteCheckSite(c.graph, fc.value);
+      bool shaped = s.shape.size() <= 8;
+      h += fmt::format("    {{{}, {}, {}, {}, {}, {}, {{{}}}}},\n", cppString(s.value), cppString(s.op), cppString(s.name),
+                       cppString(s.loc), cppString(s.type), shaped ? static_cast<int>(s.shape.size()) : -1,
+                       shaped ? fmt::format("{}", fmt::join(s.shape, ", ")) : std::string());
+    }
+    h += "};\n";
+  }
+  return h + "}  // namespace checked\n\n";
+}
+
 std::string headerText(const driver::Compiled& c, const std::string& name) {
   const lower::ModulePlan& p = c.plan;
   std::string h = fmt::format(
@@ -45,7 +66,9 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
       "#include <kiln/rt/Checkpoint.h>\n#include <kiln/rt/Init.h>\n#include <kiln/rt/Memory.h>\n\nextern \"C\" {{\n",
       name, p.totalBytes, p.persistentBytes, p.tempBytes, c.code.cpu);
   for (const lower::FunctionPlan& f : p.functions) h += fmt::format("int {}(char* base);\n", codegen::entrySymbol(name, f.name));
-  h += fmt::format("}}\n\nnamespace {} {{\n\nclass Model {{\npublic:\n", identifierFor(name));
+  h += fmt::format("}}\n\nnamespace {} {{\n\n", identifierFor(name));
+  if (p.checked) h += checkedSites(c);
+  h += "class Model {\npublic:\n";
   h += fmt::format("  static constexpr std::size_t kBytes = {};\n", p.totalBytes);
 
   // entry-point methods and buffer accessors share the class's namespace
@@ -89,8 +112,23 @@ std::string headerText(const driver::Compiled& c, const std::string& name) {
   h += "  }\n\n";
   // Entry points return 0, or k + 1 when index check k failed (the error
   // slot then holds the value and its position): the method throws.
+  // Checked entry points also return -(k + 1) when finite check k failed.
   for (const lower::FunctionPlan& f : p.functions) {
     std::string fn = identifierFor(f.name), sym = codegen::entrySymbol(name, f.name);
+    if (!f.finiteChecks.empty()) {
+      h += fmt::format("  void {}() {{\n    int rc = {}(mem_.get());\n    if (rc == 0) return;\n", fn, sym);
+      h += fmt::format("    if (rc < 0 && -(rc + 1) < {})\n      kiln::rt::throwNonFiniteError({}, checked::{}[-(rc + 1)], "
+                       "mem_.get() + {}, mem_.get() + {});\n    switch (rc) {{\n",
+                       f.finiteChecks.size(), cppString(f.name), fn, p.errorOffset, f.callCountOffset);
+      for (size_t k = 0; k < f.checks.size(); ++k) {
+        const lower::IndexCheck& ck = f.checks[k];
+        h += fmt::format("      case {}: kiln::rt::throwIndexError({}, {}, {}, {}, mem_.get() + {});\n", k + 1,
+                         cppString(f.name), cppString(c.graph.node(ck.input).name), ck.bound, cppString(ck.use),
+                         p.errorOffset);
+      }
+      h += fmt::format("      default: kiln::rt::fail(\"{}: unknown error code\");\n    }}\n  }}\n", f.name);
+      continue;
+    }
     if (f.checks.empty()) {
       h += fmt::format("  void {}() {{ {}(mem_.get()); }}\n", fn, sym);
       continue;

@@ -63,6 +63,12 @@ int64_t memoryLimit(const CompileOptions& opts) {
   return n << shift;
 }
 
+bool checkedMode(const CompileOptions& opts) {
+  if (opts.checked) return true;
+  const char* env = std::getenv("KILN_CHECKED");
+  return env && std::string_view(env) == "1";
+}
+
 // graph.dot: values as vertices, operand edges, drawn with Boost.Graph.
 static std::string graphDot(const ir::Graph& g) {
   using BG = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
@@ -194,7 +200,7 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
   for (const auto& r : c.stats.passRecords) c.stats.passesMs += r.ms;
   c.stats.opsAfter = c.graph.size();
 
-  c.plan = lower::planModule(c.graph, lower::PlanOptions{opts.fuse});
+  c.plan = lower::planModule(c.graph, lower::PlanOptions{opts.fuse, checkedMode(opts)});
   // refuse now, with the figures, rather than fail to allocate at run time
   if (int64_t limit = memoryLimit(opts); limit > 0 && c.plan.totalBytes > limit)
     throw ir::CompileError(fmt::format(

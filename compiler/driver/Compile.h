@@ -25,6 +25,11 @@ struct CompileOptions {
   // KiB...TiB), else kDefaultMemoryLimit; 0 = no limit.
   int64_t memoryLimitBytes = -1;
   static constexpr int64_t kDefaultMemoryLimit = int64_t(8) << 30;  // 8 GiB
+  // Checked mode (also KILN_CHECKED=1 at compile time): every entry point
+  // stops at the first non-finite f32 input or op result and reports the op,
+  // its source line and the call number (docs/errors.md). Compiles without
+  // fusion; off, the generated code is exactly the unchecked code.
+  bool checked = false;
 };
 
 }  // namespace kiln
@@ -67,6 +72,8 @@ std::vector<FunctionStats> functionStats(const ir::Graph& before, const ir::Grap
 // The limit compile() applies: opts.memoryLimitBytes, $KILN_MEMORY_LIMIT or
 // the default (0 = none). Throws CompileError on a malformed variable.
 int64_t memoryLimit(const CompileOptions& opts);
+// Whether compile() builds checked code: opts.checked or KILN_CHECKED=1.
+bool checkedMode(const CompileOptions& opts);
 // "12.3 GiB", "512 KiB", "100 bytes": sizes in diagnostics.
 std::string formatBytes(int64_t bytes);
 

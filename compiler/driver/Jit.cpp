@@ -52,6 +52,16 @@ void CompiledModule::run(std::string_view function) {
   if (it == entries_.end()) throw ir::CompileError(fmt::format("jit: no function @{}", function));
   int rc = it->second(mem_.get());
   if (rc == 0) return;
+  if (rc < 0)  // checked mode: finite check -rc - 1 failed
+    for (const lower::FunctionPlan& f : c_.plan.functions)
+      if (f.name == function && static_cast<size_t>(-(rc + 1)) < f.finiteChecks.size()) {
+        lower::FiniteCheckSite s = lower::finiteCheckSite(c_.graph, f.finiteChecks[static_cast<size_t>(-(rc + 1))].value);
+        rt::NonFiniteSite site{s.value.c_str(), s.op.c_str(), s.name.c_str(), s.loc.c_str(), s.type.c_str(),
+                               s.shape.size() <= 8 ? static_cast<int>(s.shape.size()) : -1, {}};
+        for (size_t d = 0; d < s.shape.size() && d < 8; ++d) site.dims[d] = s.shape[d];
+        rt::throwNonFiniteError(f.name.c_str(), site, mem_.get() + c_.plan.errorOffset,
+                                mem_.get() + f.callCountOffset);
+      }
   for (const lower::FunctionPlan& f : c_.plan.functions)
     if (f.name == function && rc >= 1 && static_cast<size_t>(rc) <= f.checks.size()) {
       const lower::IndexCheck& ck = f.checks[static_cast<size_t>(rc - 1)];

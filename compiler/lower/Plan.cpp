@@ -266,7 +266,8 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   ModulePlan p;
   const size_t n = static_cast<size_t>(g.size());
   p.offsetOf.assign(n, -1);
-  p.inlined = opts.fuse ? passes::chooseInlined(g, passes::fusedMarks(g)) : std::vector<bool>(n, false);
+  // checked mode gives every op its own buffer, so a failure names its op
+  p.inlined = opts.fuse && !opts.checked ? passes::chooseInlined(g, passes::fusedMarks(g)) : std::vector<bool>(n, false);
   int64_t cursor = 0;
   auto slot = [&](int64_t bytes) {
     int64_t at = cursor;
@@ -324,7 +325,10 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     fps[fi].checks = indexChecks(g, ir::ancestors(g, ir::functionRoots(g.functions()[fi])));
     anyChecks = anyChecks || !fps[fi].checks.empty();
   }
-  p.errorOffset = anyChecks ? slot(16) : -1;
+  p.checked = opts.checked;
+  p.errorOffset = anyChecks || opts.checked ? slot(16) : -1;
+  if (opts.checked)
+    for (FunctionPlan& fp : fps) fp.callCountOffset = slot(8);
   p.persistentBytes = cursor;
 
   // kernels, and each temporary's live ranges on the joint timeline
@@ -339,6 +343,17 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     std::vector<bool> live = ir::ancestors(g, roots);
     for (ValueId v = 0; v < g.size(); ++v)
       if (live[v] && !ir::isSource(g.node(v).op) && !p.inlined[v]) fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    if (opts.checked) {
+      // f32 inputs up front, then every f32 kernel output but constants
+      // (an infinite constant is what the model says, e.g. a mask)
+      for (ValueId in : f.inputs)
+        if (g.type(in).dtype == ir::DType::F32) fp.finiteChecks.push_back({in, -1});
+      for (size_t i = 0; i < fp.kernels.size(); ++i) {
+        const ir::Node& kn = g.node(fp.kernels[i].value);
+        if (kn.type.dtype == ir::DType::F32 && kn.op != OpKind::Constant)
+          fp.finiteChecks.push_back({fp.kernels[i].value, static_cast<int32_t>(i)});
+      }
+    }
     const int32_t end = base + static_cast<int32_t>(fp.kernels.size());  // the copy phase
     std::vector<int32_t> first(n, -1), last(n, -1);
     for (size_t i = 0; i < fp.kernels.size(); ++i) {
@@ -424,6 +439,18 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   return p;
 }
 
+FiniteCheckSite finiteCheckSite(const ir::Graph& g, ValueId v) {
+  const ir::Node& n = g.node(v);
+  FiniteCheckSite s;
+  s.value = fmt::format("%{}", v);
+  s.op = n.op == OpKind::Input ? "input" : std::string(ir::opName(n.op));
+  if (n.op == OpKind::Input) s.name = n.name;
+  s.loc = n.loc.valid() ? n.loc.str() : "";
+  s.type = ir::typeStr(n.type);
+  s.shape = n.type.shape;
+  return s;
+}
+
 std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
   std::string scratch = p.scratchBytes > 0 ? fmt::format(", {} scratch", p.scratchBytes) : "";
   std::string s = fmt::format("# memory: {} bytes ({} persistent, {} temporary{})\n", p.totalBytes, p.persistentBytes,
@@ -450,6 +477,9 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
     }
     for (const IndexCheck& c : f.checks)
       s += fmt::format("  check       %{} \"{}\" in [0, {}) for {}\n", c.input, g.node(c.input).name, c.bound, c.use);
+    if (!f.finiteChecks.empty())
+      s += fmt::format("  checked     {} f32 buffers scanned for non-finite values (call count @{})\n",
+                       f.finiteChecks.size(), f.callCountOffset);
     for (const Copy& c : f.copies) s += fmt::format("  copy        {}@{} <- {}@{}\n", c.dst, c.dstOffset, c.src, c.srcOffset);
   }
   return s;

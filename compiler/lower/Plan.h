@@ -58,9 +58,33 @@ struct IndexCheck {
   std::string use;  // "take_along at model.cpp:14", for the message
 };
 
+// Checked mode (PlanOptions::checked): an f32 buffer scanned for the first
+// non-finite element, either a declared input before any kernel runs or a
+// kernel's output right after that kernel. The entry point stops at the
+// first one that fails and returns -(its number + 1).
+struct FiniteCheck {
+  ir::ValueId value;
+  int32_t afterKernel = -1;  // index into FunctionPlan::kernels; -1 = an input, checked up front
+};
+
+// What a failed FiniteCheck reports (message text for the JIT and the AOT
+// header alike).
+struct FiniteCheckSite {
+  std::string value;  // "%45"
+  std::string op;     // op kind ("exp"), or "input"
+  std::string name;   // the input's name; empty for ops
+  std::string loc;    // "model.cpp:12", or empty when unknown
+  std::string type;   // "f32[64,10]"
+  ir::Shape shape;
+};
+FiniteCheckSite finiteCheckSite(const ir::Graph& g, ir::ValueId v);
+
 struct FunctionPlan {
   std::string name;
   std::vector<IndexCheck> checks;  // one per index input, tightest bound
+  // checked mode only (empty otherwise): inputs first, then kernel outputs in kernel order
+  std::vector<FiniteCheck> finiteChecks;
+  int64_t callCountOffset = -1;  // checked mode: i64 count of this function's calls since init
   std::vector<Kernel> kernels;  // in execution order
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
   int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
@@ -79,8 +103,11 @@ struct ModulePlan {
   std::vector<FunctionPlan> functions;
   // 16 bytes where a failed index check records {i32 check, i32 value,
   // i64 position}; the entry point then returns the check's number + 1.
-  // -1 when no function has index inputs.
+  // In checked mode a failed finite check records {i32 check, f32 value,
+  // i64 position} and returns -(check + 1). -1 when no function has index
+  // inputs and the module is not checked.
   int64_t errorOffset = -1;
+  bool checked = false;  // planned with PlanOptions::checked
   int64_t totalBytes = 0;
   int64_t persistentBytes = 0;  // sources, outputs and staging, at the start of the block
   int64_t tempBytes = 0;        // the arena, after the persistent region
@@ -122,6 +149,11 @@ int64_t kernelScratchBytes(const ir::Graph& g, ir::ValueId v);
 
 struct PlanOptions {
   bool fuse = true;  // honour the `fuse` pass's marks (passes/Fusion.h)
+  // Checked mode: every f32 input and kernel output is scanned for
+  // non-finite values (FiniteCheck). Implies no fusion, so every op has
+  // its own buffer and a failure names the op that produced it (fusion
+  // never changes results, so the values are the same bits).
+  bool checked = false;
 };
 
 ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts = {});

@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
     rt::splitRatings(all, 0.8, kSplitSeed, train, val);
     std::vector<std::string> titles(kItems);
     for (int64_t i = 0; i < kItems; ++i) titles[i] = "item " + std::to_string(i + 1);
-    if (!itemsFile.empty()) titles = rt::loadItemTitles(itemsFile, kItems);
+    // MovieLens 100k's u.item is Latin-1: titles come out as UTF-8 (with a note on stderr)
+    if (!itemsFile.empty()) titles = rt::loadItemTitles(itemsFile, kItems, rt::NonUtf8::DecodeLatin1);
     std::printf("collab_filter: %s, %lld ratings (%lld train / %lld val), %lld epochs, seed %llu\n",
                 synthetic ? "synthetic" : c.data.c_str(), (long long)all.size(), (long long)train.size(),
                 (long long)val.size(), (long long)c.epochs, (unsigned long long)c.seed);

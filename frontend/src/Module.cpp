@@ -79,8 +79,9 @@ int emit(const Module& m, const std::string& name, int argc, char** argv) {
       if (a == "--out-dir") outDir = value();
       else if (a == "--dump") opts.dumpDir = value();
       else if (a == "--target-cpu") opts.targetCpu = value();
+      else if (a == "--checked") opts.checked = true;
       else if (a == "--help") {
-        std::printf("usage: %s [--out-dir DIR] [--dump DIR] [--target-cpu CPU]\n", argv[0]);
+        std::printf("usage: %s [--out-dir DIR] [--dump DIR] [--target-cpu CPU] [--checked]\n", argv[0]);
         return 0;
       } else {
         throw Error(fmt::format("unknown option '{}' (try --help)", a));

@@ -6,41 +6,33 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace kiln::rt {
 
 static constexpr size_t kMaxLine = 4096;
 
-// Length of the UTF-8 sequence starting at s[i], or 0 if it is malformed.
-static size_t utf8Length(const std::string& s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size())
-    return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2)
-      return 0;
-  return n;
-}
-
 static void checkLine(const std::string& path, int64_t lineNo, const std::string& line) {
   if (line.size() > kMaxLine)
     fail("%s:%lld: line of %zu bytes is longer than %zu; not a fortune file", path.c_str(), (long long)lineNo,
          line.size(), kMaxLine);
-  for (size_t i = 0; i < line.size();) {
-    if (line[i] == '\0')
-      fail("%s:%lld: NUL byte at column %zu; not a fortune file", path.c_str(), (long long)lineNo, i + 1);
-    size_t n = utf8Length(line, i);
-    if (n == 0)
-      fail("%s:%lld: invalid UTF-8 at column %zu", path.c_str(), (long long)lineNo, i + 1);
-    i += n;
-  }
 }
 
-std::vector<FortuneEntry> readFortuneFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+std::vector<FortuneEntry> readFortuneFile(const std::string& path, NonUtf8 nonUtf8) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
     fail("%s: cannot open fortune file", path.c_str());
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad())
+    fail("%s: read error", path.c_str());
+  // a binary file is named as such before its bytes are taken for Latin-1
+  if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
+    long long line, column;
+    lineColumnOf(bytes, nul, line, column);
+    fail("%s:%lld: NUL byte at column %lld; not a fortune file", path.c_str(), line, column);
+  }
+  std::istringstream in(decodeText(path, std::move(bytes), nonUtf8));
   std::string category = std::filesystem::path(path).filename().string();
   std::vector<FortuneEntry> out;
   FortuneEntry cur;
@@ -73,13 +65,13 @@ std::vector<FortuneEntry> readFortuneFile(const std::string& path) {
   return out;
 }
 
-std::vector<FortuneEntry> loadFortunes(const std::string& path) {
+std::vector<FortuneEntry> loadFortunes(const std::string& path, NonUtf8 nonUtf8) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec))
     fail("%s: not found; install Debian's fortunes or fortunes-min (scripts/install-deps.sh)", path.c_str());
   if (!fs::is_directory(path, ec))
-    return readFortuneFile(path);
+    return readFortuneFile(path, nonUtf8);
   std::vector<std::string> files;
   for (const fs::directory_entry& e : fs::directory_iterator(path, ec)) {
     std::string name = e.path().filename().string();
@@ -91,7 +83,7 @@ std::vector<FortuneEntry> loadFortunes(const std::string& path) {
   std::sort(files.begin(), files.end());
   std::vector<FortuneEntry> all;
   for (const std::string& f : files) {
-    std::vector<FortuneEntry> part = readFortuneFile(f);
+    std::vector<FortuneEntry> part = readFortuneFile(f, nonUtf8);
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;

@@ -4,11 +4,14 @@
 
 #include "kiln/rt/Error.h"
 #include "kiln/rt/Random.h"
+#include "kiln/rt/Utf8.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string_view>
 
 namespace kiln::rt {
@@ -27,6 +30,17 @@ static std::vector<std::string_view> fields(std::string_view line) {
       out.push_back(line.substr(start, i - start));
   }
   return out;
+}
+
+// A field for a message: bytes outside printable ASCII as \xNN, so a
+// damaged or non-UTF-8 file cannot garble it; cut after 40 bytes.
+static std::string shown(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 40; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    out += c >= 0x20 && c < 0x7F ? std::string(1, static_cast<char>(c)) : strFormat("\\x%02X", c);
+  }
+  return s.size() > 40 ? out + "..." : out;
 }
 
 static bool parseInt(std::string_view s, int64_t& v) {
@@ -59,13 +73,13 @@ Ratings loadUData(const std::string& path) {
     int64_t user, item, stamp;
     double rating;
     if (!parseInt(f[0], user) || user < 1 || user > kMaxId)
-      fail("%s:%lld: user id '%.*s' is not an integer in 1..2^30", file, ln, int(f[0].size()), f[0].data());
+      fail("%s:%lld: user id '%s' is not an integer in 1..2^30", file, ln, shown(f[0]).c_str());
     if (!parseInt(f[1], item) || item < 1 || item > kMaxId)
-      fail("%s:%lld: item id '%.*s' is not an integer in 1..2^30", file, ln, int(f[1].size()), f[1].data());
+      fail("%s:%lld: item id '%s' is not an integer in 1..2^30", file, ln, shown(f[1]).c_str());
     if (!parseDouble(f[2], rating))
-      fail("%s:%lld: rating '%.*s' is not a finite number", file, ln, int(f[2].size()), f[2].data());
+      fail("%s:%lld: rating '%s' is not a finite number", file, ln, shown(f[2]).c_str());
     if (!parseInt(f[3], stamp) || stamp < 0)
-      fail("%s:%lld: timestamp '%.*s' is not an integer >= 0", file, ln, int(f[3].size()), f[3].data());
+      fail("%s:%lld: timestamp '%s' is not an integer >= 0", file, ln, shown(f[3]).c_str());
     r.users.push_back(static_cast<int32_t>(user - 1));
     r.items.push_back(static_cast<int32_t>(item - 1));
     r.values.push_back(static_cast<float>(rating));
@@ -79,13 +93,18 @@ Ratings loadUData(const std::string& path) {
   return r;
 }
 
-std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItems) {
+std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItems, NonUtf8 nonUtf8) {
   std::vector<std::string> titles(static_cast<size_t>(numItems));
   for (int64_t i = 0; i < numItems; ++i)
     titles[static_cast<size_t>(i)] = "item " + std::to_string(i + 1);
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
     fail("%s: cannot open item file", path.c_str());
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad())
+    fail("%s: read error", path.c_str());
+  std::istringstream in(decodeText(path, std::move(bytes), nonUtf8));
+  std::vector<int64_t> firstLine(static_cast<size_t>(numItems), 0);
   std::string line;
   int64_t lineNo = 0;
   while (std::getline(in, line)) {
@@ -101,11 +120,14 @@ std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItem
            static_cast<long long>(lineNo));
     size_t end = line.find('|', bar + 1);
     std::string title = line.substr(bar + 1, end == std::string::npos ? std::string::npos : end - bar - 1);
-    for (char& c : title) // MovieLens 100k titles are Latin-1: keep them ASCII on the terminal
-      if (static_cast<unsigned char>(c) >= 0x80)
-        c = '?';
-    if (id <= numItems)
-      titles[static_cast<size_t>(id - 1)] = title;
+    if (id > numItems)
+      continue;
+    int64_t& first = firstLine[static_cast<size_t>(id - 1)];
+    if (first > 0)
+      fail("%s:%lld: item id %lld appears again (first on line %lld)", path.c_str(), static_cast<long long>(lineNo),
+           static_cast<long long>(id), static_cast<long long>(first));
+    first = lineNo;
+    titles[static_cast<size_t>(id - 1)] = title;
   }
   return titles;
 }

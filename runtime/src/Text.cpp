@@ -4,15 +4,28 @@
 #include "kiln/rt/Error.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace kiln::rt {
 
-std::vector<FortuneEntry> readFortunes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+std::vector<FortuneEntry> readFortunes(const std::string& path, NonUtf8 nonUtf8) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
     fail("%s: cannot open fortune file (install the Debian packages fortunes and fortunes-min)",
          path.c_str());
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad())
+    fail("%s: read error", path.c_str());
+  if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
+    long long line, column;
+    lineColumnOf(bytes, nul, line, column);
+    fail("%s:%lld: NUL byte in a fortune file (is this a .dat index?)", path.c_str(), line);
+  }
+  std::istringstream in(decodeText(path, std::move(bytes), nonUtf8));
+  const std::string category = std::filesystem::path(path).filename().string();
   std::vector<FortuneEntry> entries;
   FortuneEntry cur;
   std::string line;
@@ -20,15 +33,14 @@ std::vector<FortuneEntry> readFortunes(const std::string& path) {
   auto flush = [&] {
     while (!cur.text.empty() && cur.text.back() == '\n')
       cur.text.pop_back();
-    if (!cur.text.empty())
+    if (!cur.text.empty()) {
+      cur.category = category;
       entries.push_back(std::move(cur));
+    }
     cur = FortuneEntry();
   };
   while (std::getline(in, line)) {
     ++lineNo;
-    if (line.find('\0') != std::string::npos)
-      fail("%s:%lld: NUL byte in a fortune file (is this a .dat index?)", path.c_str(),
-           static_cast<long long>(lineNo));
     if (!line.empty() && line.back() == '\r')
       line.pop_back();
     if (line == "%") {
@@ -44,8 +56,6 @@ std::vector<FortuneEntry> readFortunes(const std::string& path) {
     }
     cur.text += line;
   }
-  if (in.bad())
-    fail("%s:%lld: read error", path.c_str(), static_cast<long long>(lineNo));
   flush();
   if (entries.empty())
     fail("%s: no fortune entries (entries are separated by lines holding only %%)", path.c_str());

@@ -123,7 +123,7 @@ TEST_CASE("loadUData rejects malformed rows with file and line") {
 TEST_CASE("loadItemTitles reads u.item and names the missing ones") {
   std::string p = writeTemp("i1", "1|Toy Story (1995)|01-Jan-1995||http://x|0|0\n3|Four Rooms\xe9|x\n");
   std::vector<std::string> t = loadItemTitles(p, 4);
-  CHECK(t == std::vector<std::string>{"Toy Story (1995)", "item 2", "Four Rooms?", "item 4"});
+  CHECK(t == std::vector<std::string>{"Toy Story (1995)", "item 2", "Four Rooms\xC3\xA9", "item 4"});  // Latin-1 é
   std::string bad = writeTemp("i2", "1|a\nnope\n");
   CHECK(errorOf([&] { loadItemTitles(bad, 2); }) == bad + ":2: expected 'id|title|...' with an integer id >= 1");
   fs::remove(p);

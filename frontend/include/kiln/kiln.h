@@ -63,6 +63,7 @@ namespace aot {
 //   --out-dir DIR   where to write (default: current directory)
 //   --dump DIR      dump every stage there (also KILN_DUMP)
 //   --target-cpu CPU  cross-compile for another x86 cpu (default: host)
+//   --checked       checked mode: stop at the first non-finite value (also KILN_CHECKED=1)
 // Returns a process exit code and prints errors to stderr.
 int emit(const Module& m, const std::string& name, int argc, char** argv);
 }

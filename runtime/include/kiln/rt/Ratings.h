@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/rt/Utf8.h"
+
 namespace kiln::rt {
 
 /// Ratings as parallel arrays. Ids are 0-based here (the file's id - 1).
@@ -26,10 +28,16 @@ struct Ratings {
 /// be opened or holds no ratings.
 Ratings loadUData(const std::string& path);
 
-/// Reads u.item ("id|title|..." per line, Latin-1 in MovieLens 100k) and
-/// returns `numItems` titles by 0-based item; items the file does not name get
-/// "item N". Throws Error (file:line) for a malformed line.
-std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItems);
+/// Reads u.item ("id|title|..." per line) and returns `numItems` titles, in
+/// UTF-8, by 0-based item; items the file does not name get "item N", ids
+/// past numItems are skipped. MovieLens 100k's u.item is Latin-1: by default
+/// a file that is not UTF-8 is decoded as Latin-1 with a note on stderr
+/// ("u.item: not UTF-8 (...); decoded as Latin-1"); NonUtf8::Reject refuses it
+/// with file:line and byte offset instead (Utf8.h). Throws Error (file:line)
+/// for a line without an integer id >= 1 before its first '|', and for an id
+/// given twice.
+std::vector<std::string> loadItemTitles(const std::string& path, int64_t numItems,
+                                        NonUtf8 nonUtf8 = NonUtf8::DecodeLatin1);
 
 /// The synthetic ratings of the collab_filter example:
 ///   r = mean + userBias[u] + itemBias[i] + U[u] . V[i] + noise, clipped to

@@ -12,3 +12,4 @@
 #include "kiln/rt/Mnist.h"
 #include "kiln/rt/Progress.h"
 #include "kiln/rt/Random.h"
+#include "kiln/rt/Utf8.h"

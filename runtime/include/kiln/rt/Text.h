@@ -1,5 +1,6 @@
 // Text data for the example programs: fortune-cookie files (entries separated
 // by lines holding only "%"), a word tokenizer and a word vocabulary.
+// (Fortunes.h has the other fortune reader, with the same FortuneEntry.)
 #pragma once
 
 #include <cstdint>
@@ -8,24 +9,24 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kiln/rt/Fortunes.h"  // FortuneEntry
+#include "kiln/rt/Utf8.h"
+
 namespace kiln::rt {
 
 /// Where the Debian `fortunes` / `fortunes-min` packages put their files.
 inline constexpr const char* kFortunesDir = "/usr/share/games/fortunes";
 
-/// One fortune: its text (lines joined with '\n', no trailing newline) and the
-/// 1-based line of its first line in the file.
-struct FortuneEntry {
-  std::string text;
-  int64_t line = 0;
-};
-
 /// Reads a fortune file: entries are separated by lines containing only '%'
-/// (a trailing '\r' is tolerated); empty entries are skipped. Throws Error if
-/// the file cannot be read (saying which package provides fortunes), holds a
-/// NUL byte (a binary file such as a .dat index: "file:line: ..."), or has no
-/// entries at all.
-std::vector<FortuneEntry> readFortunes(const std::string& path);
+/// (a trailing '\r' is tolerated); empty entries are skipped. Each entry's
+/// text is its lines joined with '\n' (no trailing newline; unlike
+/// readFortuneFile), its category the file's name, its line the 1-based line
+/// of its first line. Text is UTF-8: a file that is not is decoded as Latin-1
+/// with a note on stderr, or refused with file:line and byte offset under
+/// NonUtf8::Reject (Utf8.h). Throws Error if the file cannot be read (saying
+/// which package provides fortunes), holds a NUL byte (a binary file such as
+/// a .dat index: "file:line: ..."), or has no entries at all.
+std::vector<FortuneEntry> readFortunes(const std::string& path, NonUtf8 nonUtf8 = NonUtf8::DecodeLatin1);
 
 /// Lowercased words of `text`: maximal runs of ASCII letters, digits and
 /// non-ASCII bytes (UTF-8 letters stay whole), plus apostrophes inside a word
