@@ -44,7 +44,7 @@ TEST_CASE("memory limit: a 24 GiB graph is refused at compile time by the defaul
   Module m(g);
   build(g, m, int64_t(3) << 15, int64_t(1) << 15);  // x alone is 12 GiB
   CHECK(compileError(m, {}) ==
-        "compile: planned memory 24.0 GiB (persistent 12.0 GiB, arena 12 GiB) exceeds the limit 8 GiB "
+        "compile: planned memory 24.0 GiB (persistent 12.0 GiB, arena 12 GiB, scratch 32 KiB) exceeds the limit 8 GiB "
         "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)");
 }
 
@@ -64,14 +64,15 @@ TEST_CASE("memory limit: CompileOptions::memoryLimitBytes is exact at the bounda
   CompileOptions under;
   under.memoryLimitBytes = total - 1;
   CHECK(compileError(m, under) ==
-        fmt::format("compile: planned memory {} (persistent {}, arena {}) exceeds the limit {} "
+        fmt::format("compile: planned memory {} (persistent {}, arena {}, scratch {}) exceeds the limit {} "
                     "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)",
                     driver::formatBytes(total), driver::formatBytes(cm->compiled().plan.persistentBytes),
-                    driver::formatBytes(cm->compiled().plan.tempBytes), driver::formatBytes(total - 1)));
+                    driver::formatBytes(cm->compiled().plan.tempBytes),
+                    driver::formatBytes(cm->compiled().plan.scratchBytes), driver::formatBytes(total - 1)));
   CompileOptions small;
   small.memoryLimitBytes = 1 << 20;
   CHECK(compileError(m, small) ==
-        "compile: planned memory 1.0 MiB (persistent 524 KiB, arena 512 KiB) exceeds the limit 1 MiB "
+        "compile: planned memory 1.0 MiB (persistent 524 KiB, arena 512 KiB, scratch 32 KiB) exceeds the limit 1 MiB "
         "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)");
 }
 
@@ -82,7 +83,7 @@ TEST_CASE("memory limit: KILN_MEMORY_LIMIT sets it, and a malformed value is an 
   {
     EnvVar env("KILN_MEMORY_LIMIT", "512K");
     CHECK(compileError(m, {}) ==
-          "compile: planned memory 1.0 MiB (persistent 524 KiB, arena 512 KiB) exceeds the limit 512 KiB "
+          "compile: planned memory 1.0 MiB (persistent 524 KiB, arena 512 KiB, scratch 32 KiB) exceeds the limit 512 KiB "
           "(CompileOptions::memoryLimitBytes or KILN_MEMORY_LIMIT)");
     CompileOptions opts;  // the option wins over the variable
     opts.memoryLimitBytes = 2 << 20;
