@@ -5,6 +5,7 @@
 #include "Codegen.h"
 
 #include "Emitter.h"
+#include "lower/KernelKey.h"
 #include "passes/Fusion.h"
 
 #include <chrono>
@@ -72,10 +73,17 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
 namespace detail {
 
 std::unique_ptr<Module> Emitter::run() {
+  // one function per structural key (lower/KernelKey.h): kernels that differ
+  // only in their buffers (an unrolled recurrence's steps) share it
   std::vector<Function*> kernels(static_cast<size_t>(g_.size()), nullptr);
+  std::map<std::string, Function*> byKey;
   for (const lower::FunctionPlan& fp : plan_.functions)
-    for (const lower::Kernel& k : fp.kernels)
-      if (!kernels[k.value]) kernels[k.value] = emitKernel(k);
+    for (const lower::Kernel& k : fp.kernels) {
+      if (kernels[k.value]) continue;
+      Function*& f = byKey[lower::kernelKey(g_, plan_.inlined, k)];
+      if (!f) f = emitKernel(k);
+      kernels[k.value] = f;
+    }
   for (const lower::FunctionPlan& fp : plan_.functions) emitEntry(fp, kernels);
   std::string err;
   raw_string_ostream os(err);
@@ -171,6 +179,9 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  fmt::format("k{}_{}", v, ir::opName(n.op)), m_.get());
   setAttrs(f);
+  // kept out of line: inlining every call would re-expand the shared bodies
+  // into the entry point, one copy per call, which is what sharing avoids
+  f->addFnAttr(Attribute::NoInline);
   for (auto& arg : f->args()) {
     arg.addAttr(Attribute::NoAlias);
     arg.addAttr(Attribute::NoCapture);
