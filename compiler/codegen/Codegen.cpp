@@ -19,6 +19,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -46,12 +47,8 @@ void initLLVM() {
   });
 }
 
-std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std::string& cpuOut) {
-  initLLVM();
-  std::string triple = sys::getProcessTriple();
-  std::string err;
-  const Target* target = TargetRegistry::lookupTarget(triple, err);
-  if (!target) throw ir::CompileError(fmt::format("codegen: no LLVM target for {}: {}", triple, err));
+// The CPU and its feature string ("+avx2,-avx512f,..."; empty for a named CPU).
+std::pair<std::string, std::string> cpuAndFeatures(const TargetOptions& opts) {
   std::string cpu = opts.cpu.empty() ? std::string(sys::getHostCPUName()) : opts.cpu;
   std::string features;
   if (opts.cpu.empty()) {
@@ -60,6 +57,16 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
       features += (f.second ? "+" : "-") + f.first().str();
     }
   }
+  return {cpu, features};
+}
+
+std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std::string& cpuOut) {
+  initLLVM();
+  std::string triple = sys::getProcessTriple();
+  std::string err;
+  const Target* target = TargetRegistry::lookupTarget(triple, err);
+  if (!target) throw ir::CompileError(fmt::format("codegen: no LLVM target for {}: {}", triple, err));
+  auto [cpu, features] = cpuAndFeatures(opts);
   llvm::TargetOptions to;
   std::unique_ptr<TargetMachine> tm(target->createTargetMachine(triple, cpu, features, to, Reloc::PIC_, std::nullopt,
                                                                 CodeGenOptLevel::Aggressive));
@@ -69,6 +76,13 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
 }
 
 }  // namespace
+
+std::string hostCpuName() { return std::string(sys::getHostCPUName()); }
+
+std::string targetDescription(const TargetOptions& target) {
+  auto [cpu, features] = cpuAndFeatures(target);
+  return fmt::format("{} {} {} llvm {}", sys::getProcessTriple(), cpu, features, LLVM_VERSION_STRING);
+}
 
 namespace detail {
 
