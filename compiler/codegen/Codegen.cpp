@@ -1,7 +1,8 @@
-// Lowers the kernel IR to LLVM IR: one internal function per kernel (its
-// buffers are noalias pointers), one exported function per entry point that
-// calls them with offsets into the model's memory block. Loop orders match
-// the interpreter's, so sums are taken in the same order.
+// Lowers the kernel IR to LLVM IR: one internal, noinline function per
+// distinct kernel (lower/KernelKey.h; its buffers are noalias pointers), one
+// exported function per entry point that calls them with offsets into the
+// model's memory block. Loop orders match the interpreter's, so sums are
+// taken in the same order.
 #include "Codegen.h"
 
 #include "Emitter.h"
