@@ -200,6 +200,7 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   for (auto& arg : f->args()) {
     arg.addAttr(Attribute::NoAlias);
     arg.addAttr(Attribute::NoCapture);
+    arg.addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));  // every buffer is kBufferAlign-aligned
   }
   BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
   b_.SetInsertPoint(entry);
