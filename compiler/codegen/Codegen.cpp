@@ -78,6 +78,8 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
 
 }  // namespace
 
+void initNativeTarget() { initLLVM(); }
+
 std::string hostCpuName() { return std::string(sys::getHostCPUName()); }
 
 std::string targetDescription(const TargetOptions& target) {

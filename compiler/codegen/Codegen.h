@@ -35,6 +35,9 @@ std::string entrySymbol(std::string_view prefix, std::string_view fn);
 std::string targetDescription(const TargetOptions& target);
 // The host's CPU name as LLVM knows it ("sapphirerapids").
 std::string hostCpuName();
+// Registers the host target with LLVM (once per process; generate() does it
+// too). The JIT needs it even when the object came from the compile cache.
+void initNativeTarget();
 
 CodegenResult generate(const ir::Graph& g, const lower::ModulePlan& plan, std::string_view prefix,
                        const TargetOptions& target, bool wantAssembly);

@@ -24,6 +24,7 @@ std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions
   if (o.cache < 0) o.cache = 1;  // JIT compiles use the compile cache by default
   m->c_ = driver::compile(g, "kiln_jit", o, builtText);
 
+  codegen::initNativeTarget();  // a compile-cache hit ran no codegen
   auto jit = llvm::orc::LLJITBuilder().create();
   if (!jit) throw ir::CompileError("jit: cannot create LLJIT: " + errorText(jit.takeError()));
   m->jit_ = std::move(*jit);
