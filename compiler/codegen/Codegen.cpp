@@ -1,11 +1,13 @@
-// Lowers the kernel IR to LLVM IR: one internal function per kernel (its
-// buffers are noalias pointers), one exported function per entry point that
-// calls them with offsets into the model's memory block. Loop orders match
-// the interpreter's, so sums are taken in the same order.
+// Lowers the kernel IR to LLVM IR: one internal, noinline function per
+// distinct kernel (lower/KernelKey.h; its buffers are noalias pointers), one
+// exported function per entry point that calls them with offsets into the
+// model's memory block. Loop orders match the interpreter's, so sums are
+// taken in the same order.
 #include "Codegen.h"
 
 #include "Emitter.h"
 #include "ir/Math.h"
+#include "lower/KernelKey.h"
 #include "passes/Fusion.h"
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -46,12 +49,8 @@ void initLLVM() {
   });
 }
 
-std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std::string& cpuOut) {
-  initLLVM();
-  std::string triple = sys::getProcessTriple();
-  std::string err;
-  const Target* target = TargetRegistry::lookupTarget(triple, err);
-  if (!target) throw ir::CompileError(fmt::format("codegen: no LLVM target for {}: {}", triple, err));
+// The CPU and its feature string ("+avx2,-avx512f,..."; empty for a named CPU).
+std::pair<std::string, std::string> cpuAndFeatures(const TargetOptions& opts) {
   std::string cpu = opts.cpu.empty() ? std::string(sys::getHostCPUName()) : opts.cpu;
   std::string features;
   if (opts.cpu.empty()) {
@@ -60,6 +59,16 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
       features += (f.second ? "+" : "-") + f.first().str();
     }
   }
+  return {cpu, features};
+}
+
+std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std::string& cpuOut) {
+  initLLVM();
+  std::string triple = sys::getProcessTriple();
+  std::string err;
+  const Target* target = TargetRegistry::lookupTarget(triple, err);
+  if (!target) throw ir::CompileError(fmt::format("codegen: no LLVM target for {}: {}", triple, err));
+  auto [cpu, features] = cpuAndFeatures(opts);
   llvm::TargetOptions to;
   std::unique_ptr<TargetMachine> tm(target->createTargetMachine(triple, cpu, features, to, Reloc::PIC_, std::nullopt,
                                                                 CodeGenOptLevel::Aggressive));
@@ -69,6 +78,15 @@ std::unique_ptr<TargetMachine> makeTargetMachine(const TargetOptions& opts, std:
 }
 
 }  // namespace
+
+void initNativeTarget() { initLLVM(); }
+
+std::string hostCpuName() { return std::string(sys::getHostCPUName()); }
+
+std::string targetDescription(const TargetOptions& target) {
+  auto [cpu, features] = cpuAndFeatures(target);
+  return fmt::format("{} {} {} llvm {}", sys::getProcessTriple(), cpu, features, LLVM_VERSION_STRING);
+}
 
 namespace detail {
 
@@ -106,10 +124,17 @@ Value* Emitter::kexp(Value* x) {
 }
 
 std::unique_ptr<Module> Emitter::run() {
+  // one function per structural key (lower/KernelKey.h): kernels that differ
+  // only in their buffers (an unrolled recurrence's steps) share it
   std::vector<Function*> kernels(static_cast<size_t>(g_.size()), nullptr);
+  std::map<std::string, Function*> byKey;
   for (const lower::FunctionPlan& fp : plan_.functions)
-    for (const lower::Kernel& k : fp.kernels)
-      if (!kernels[k.value]) kernels[k.value] = emitKernel(k);
+    for (const lower::Kernel& k : fp.kernels) {
+      if (kernels[k.value]) continue;
+      Function*& f = byKey[lower::kernelKey(g_, plan_.inlined, k)];
+      if (!f) f = emitKernel(k);
+      kernels[k.value] = f;
+    }
   for (const lower::FunctionPlan& fp : plan_.functions) emitEntry(fp, kernels);
   std::string err;
   raw_string_ostream os(err);
@@ -211,9 +236,13 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  fmt::format("k{}_{}", v, ir::opName(n.op)), m_.get());
   setAttrs(f);
+  // kept out of line: inlining every call would re-expand the shared bodies
+  // into the entry point, one copy per call, which is what sharing avoids
+  f->addFnAttr(Attribute::NoInline);
   for (auto& arg : f->args()) {
     arg.addAttr(Attribute::NoAlias);
     arg.addAttr(Attribute::NoCapture);
+    arg.addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));  // every buffer is kBufferAlign-aligned
   }
   BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
   b_.SetInsertPoint(entry);

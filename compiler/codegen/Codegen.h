@@ -29,6 +29,16 @@ struct CodegenResult {
 // is `void(char* base)` where base is the model's memory block.
 std::string entrySymbol(std::string_view prefix, std::string_view fn);
 
+// What the object code depends on besides the graph and plan: the target
+// triple, the CPU and its features (the host's when target.cpu is empty)
+// and the LLVM version. Part of the compile cache's key (driver/Cache.h).
+std::string targetDescription(const TargetOptions& target);
+// The host's CPU name as LLVM knows it ("sapphirerapids").
+std::string hostCpuName();
+// Registers the host target with LLVM (once per process; generate() does it
+// too). The JIT needs it even when the object came from the compile cache.
+void initNativeTarget();
+
 CodegenResult generate(const ir::Graph& g, const lower::ModulePlan& plan, std::string_view prefix,
                        const TargetOptions& target, bool wantAssembly);
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "Cache.h"
 #include "ir/Text.h"
 
 namespace kiln::driver {
@@ -223,7 +224,25 @@ Compiled compile(const ir::Graph& input, std::string_view prefix, const CompileO
     writeFile(c.dumpDir, "graph.dot", graphDot(c.graph));
   }
 
-  c.code = codegen::generate(c.graph, c.plan, prefix, {opts.targetCpu}, dump || opts.emitAssembly);
+  // the compile cache (Cache.h): the object code depends on nothing but the
+  // graph after the passes, the plan options (fusion, checked mode), the
+  // prefix and the target
+  CacheConfig cache;
+  std::string cacheId;
+  if (opts.cache == 1 && !dump && !opts.emitAssembly) cache = cacheConfig();
+  if (cache.enabled) {
+    cacheId = cacheKey({ir::printGraph(c.graph), fmt::format("fuse={} checked={}", opts.fuse, checkedMode(opts)), std::string(prefix),
+                        codegen::targetDescription({opts.targetCpu})});
+    if (std::optional<std::vector<char>> obj = cacheLoad(cache, cacheId)) {
+      c.code.object = std::move(*obj);
+      c.code.cpu = opts.targetCpu.empty() ? codegen::hostCpuName() : opts.targetCpu;
+      c.stats.cacheHit = true;
+    }
+  }
+  if (!c.stats.cacheHit) {
+    c.code = codegen::generate(c.graph, c.plan, prefix, {opts.targetCpu}, dump || opts.emitAssembly);
+    if (cache.enabled) c.stats.cacheStored = cacheStore(cache, cacheId, c.code.object);
+  }
   c.stats.llvmOptMs = c.code.optimizeMs;
   c.stats.llvmEmitMs = c.code.emitMs;
   c.stats.totalMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -30,6 +30,10 @@ struct CompileOptions {
   // its source line and the call number (docs/errors.md). Compiles without
   // fusion; off, the generated code is exactly the unchecked code.
   bool checked = false;
+  // Reuse object code through the compile cache (driver/Cache.h; KILN_CACHE=0
+  // turns it off everywhere): -1 = the default, on for jit::compile and off
+  // otherwise; 0 = off; 1 = on. Never used when dumping or keeping assembly.
+  int cache = -1;
 };
 
 }  // namespace kiln
@@ -50,6 +54,8 @@ struct CompileStats {
   int64_t kernels = 0;
   int64_t bufferBytes = 0;
   double totalMs = 0, passesMs = 0, llvmOptMs = 0, llvmEmitMs = 0;
+  bool cacheHit = false;     // the object code came from the compile cache (no LLVM ran)
+  bool cacheStored = false;  // a miss whose object code was written to the cache
   std::vector<passes::PassRecord> passRecords;
 };
 

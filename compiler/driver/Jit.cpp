@@ -20,8 +20,11 @@ static std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)
 
 std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions& opts, const std::string& builtText) {
   std::unique_ptr<CompiledModule> m(new CompiledModule());
-  m->c_ = driver::compile(g, "kiln_jit", opts, builtText);
+  CompileOptions o = opts;
+  if (o.cache < 0) o.cache = 1;  // JIT compiles use the compile cache by default
+  m->c_ = driver::compile(g, "kiln_jit", o, builtText);
 
+  codegen::initNativeTarget();  // a compile-cache hit ran no codegen
   auto jit = llvm::orc::LLJITBuilder().create();
   if (!jit) throw ir::CompileError("jit: cannot create LLJIT: " + errorText(jit.takeError()));
   m->jit_ = std::move(*jit);
