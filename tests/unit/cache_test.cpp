@@ -202,7 +202,13 @@ TEST_CASE("compile cache: a changed model or option misses") {
   CompileOptions unfused;
   unfused.fuse = false;
   CHECK_FALSE(jit::compile(m3, unfused)->compiled().stats.cacheHit);
-  CHECK(cache.entries().size() == 3);
+  Graph g5;  // the first model in checked mode: other code, so another entry
+  Module m5(g5);
+  buildRnn(g5, m5, 4);
+  CompileOptions checked;
+  checked.checked = true;
+  CHECK_FALSE(jit::compile(m5, checked)->compiled().stats.cacheHit);
+  CHECK(cache.entries().size() == 4);
   // and the first one still hits
   Graph g4;
   Module m4(g4);
