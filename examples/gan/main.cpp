@@ -58,6 +58,7 @@ public:
     std::string cmd = "/usr/bin/python3 " + shellQuote(std::string(KILN_GAN_SCRIPT_DIR) + "/plot_samples.py") +
                       " --stream 8 8";
     pipe_ = popen(cmd.c_str(), "w");
+    ok_ = pipe_ != nullptr;
   }
   GridWriter(const GridWriter&) = delete;
   GridWriter& operator=(const GridWriter&) = delete;
@@ -75,8 +76,10 @@ public:
     std::string header = c.runDir + name + "\tgan samples, epoch " + std::to_string(epoch) + "\n";
     if (std::fputs(header.c_str(), pipe_) < 0 ||
         std::fwrite(m.sample_images(), sizeof(float), kBatch * kPixels, pipe_) != size_t(kBatch * kPixels) ||
-        std::fflush(pipe_) != 0)
+        std::fflush(pipe_) != 0) {
+      ok_ = false;
       close();
+    }
   }
   // Waits for the plotter to draw what it was sent; false if any is missing.
   bool close() {
@@ -88,7 +91,7 @@ public:
 
 private:
   std::FILE* pipe_ = nullptr;
-  bool ok_ = true;
+  bool ok_ = false;
 };
 
 // An exponential moving average of the generator's params (Polyak
