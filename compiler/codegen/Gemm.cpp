@@ -26,6 +26,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 namespace kiln::codegen::detail {
 
 namespace {
@@ -125,8 +127,8 @@ Function* Emitter::gemmFunction() {
     return b_.CreateICmpSLT(lanes, limit);
   };
   auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
-  std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
-  for (Value*& a : acc) a = alloca(vt);
+  StructType* ctxTy = gemmCtxType();
+  Value* gemmCtx = alloca(ctxTy);
 
   loopV(nBlocks, [&](Value* kb) {
     Value* k0 = b_.CreateMul(kb, KCs);
@@ -169,65 +171,117 @@ Function* Emitter::gemmFunction() {
     b_.CreateBr(packed);
     b_.SetInsertPoint(packed);
 
-    // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
-    auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
-      std::vector<Value*> masks;
-      for (int64_t v = 0; v < NV; ++v) masks.push_back(laneMask(v, cols));
-      auto cPtr = [&](int64_t row, int64_t v) {
-        return gep(f32_, C, add(b_.CreateMul(add(i0, c64(row)), ldc), add(mulc(p, NR), c64(v * VW))));
-      };
-      for (int64_t row = 0; row < mr; ++row)
-        for (int64_t v = 0; v < NV; ++v) {
-          Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
-          b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
-        }
-      std::vector<Value*> aRow;
-      for (int64_t row = 0; row < mr; ++row)
-        aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
-      loopV(kc, [&](Value* kk) {
-        Value* bRow = gep(f32_, Bp, panelAt(p, kk));
-        Value* ak = b_.CreateMul(add(k0, kk), sAk);
-        std::vector<Value*> bv;
-        for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(64)));
-        for (int64_t row = 0; row < mr; ++row) {
-          Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
-          for (int64_t v = 0; v < NV; ++v) {
-            Value* slot = acc[static_cast<size_t>(row * NV + v)];
-            b_.CreateStore(fma(a, bv[static_cast<size_t>(v)], b_.CreateLoad(vt, slot)), slot);
-          }
-        }
-      });
-      for (int64_t row = 0; row < mr; ++row)
-        for (int64_t v = 0; v < NV; ++v)
-          b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
-                               masks[static_cast<size_t>(v)]);
-    };
-    // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
-    // each B panel (kc x NR) stays in L1 while the block's rows pass over it.
+    // the tiles (row block x panel) are independent: spread them over the
+    // runtime's threads (rt/Parallel.h), which runs small GEMMs inline
     Value* rowBlocks = udiv(add(M, c64(kMC - 1)), kMC);
-    loopV(rowBlocks, [&](Value* ic) {
-      Value* r0 = mulc(ic, kMC);
-      Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-      Value* fullRows = udiv(rows, kMR);
-      Value* tailM = b_.CreateURem(rows, c64(kMR));
-      loopV(panels, [&](Value* p) {
-        Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-        loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
-        // the last rows mod 6: one micro-kernel per possible height
-        Value* i0 = add(r0, mulc(fullRows, kMR));
-        BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-        SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-        for (int64_t mr = 1; mr < kMR; ++mr) {
-          BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-          sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-          b_.SetInsertPoint(bb);
-          micro(i0, mr, p, cols);
-          b_.CreateBr(done);
-        }
-        b_.SetInsertPoint(done);
-      });
-    });
+    Value* ctxv = gemmCtx;
+    Value* fields[] = {M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels};
+    for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
+    Value* cost = b_.CreateMul(b_.CreateMul(M, N), b_.CreateMul(kc, c64(2)));
+    FunctionCallee pfor = m_->getOrInsertFunction(
+        "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
+    b_.CreateCall(pfor, {b_.CreateMul(rowBlocks, panels), gemmTileFunction(ctxTy), ctxv, cost});
   });
+  b_.CreateRetVoid();
+  return f;
+}
+
+
+StructType* Emitter::gemmCtxType() {
+  // what a tile needs: M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, first, KCs, panels
+  return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_});
+}
+
+// kiln.gemm.tile(ctx, w): tile w = (row block, panel) of one k block, its
+// rows of C (+)= op(A) rows · the packed panel.
+Function* Emitter::gemmTileFunction(StructType* ctxTy) {
+  if (gemmTileFn_) return gemmTileFn_;
+  IRBuilderBase::InsertPointGuard guard(b_);
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false), Function::InternalLinkage,
+                                 "kiln.gemm.tile", m_.get());
+  setAttrs(f);
+  f->addFnAttr(Attribute::NoInline);
+  gemmTileFn_ = f;
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  auto field = [&](unsigned i) {
+    return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
+  };
+  Value *M = field(0), *N = field(1), *A = field(2), *sAi = field(3), *sAk = field(4), *Bp = field(5), *C = field(6),
+        *ldc = field(7), *k0 = field(8), *kc = field(9), *first = b_.CreateICmpNE(field(10), c64(0)),
+        *KCs = field(11), *panels = field(12);
+  const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
+  VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  Value* zero = Constant::getNullValue(vt);
+  auto smin = [&](Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); };
+  auto udiv = [&](Value* a, int64_t d) { return b_.CreateUDiv(a, c64(d)); };
+  std::vector<Constant*> laneIds;
+  for (int64_t l = 0; l < VW; ++l) laneIds.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+  Value* lanes = ConstantVector::get(laneIds);
+  auto laneMask = [&](int64_t v, Value* cols) {
+    Value* limit = b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateSub(cols, c64(v * VW)));
+    return b_.CreateICmpSLT(lanes, limit);
+  };
+  auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
+  auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
+  std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
+  for (Value*& a : acc) a = alloca(vt);
+  Value* w = f->getArg(1);
+  Value* ic = b_.CreateUDiv(w, panels);
+  Value* p = b_.CreateURem(w, panels);
+
+  // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
+  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
+    std::vector<Value*> masks;
+    for (int64_t v = 0; v < NV; ++v) masks.push_back(laneMask(v, cols));
+    auto cPtr = [&](int64_t row, int64_t v) {
+      return gep(f32_, C, add(b_.CreateMul(add(i0, c64(row)), ldc), add(mulc(p, NR), c64(v * VW))));
+    };
+    for (int64_t row = 0; row < mr; ++row)
+      for (int64_t v = 0; v < NV; ++v) {
+    Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
+    b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
+  }
+    std::vector<Value*> aRow;
+    for (int64_t row = 0; row < mr; ++row)
+      aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
+    loopV(kc, [&](Value* kk) {
+      Value* bRow = gep(f32_, Bp, panelAt(p, kk));
+      Value* ak = b_.CreateMul(add(k0, kk), sAk);
+      std::vector<Value*> bv;
+      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(64)));
+      for (int64_t row = 0; row < mr; ++row) {
+    Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
+    for (int64_t v = 0; v < NV; ++v) {
+      Value* slot = acc[static_cast<size_t>(row * NV + v)];
+      b_.CreateStore(fma(a, bv[static_cast<size_t>(v)], b_.CreateLoad(vt, slot)), slot);
+    }
+  }
+    });
+    for (int64_t row = 0; row < mr; ++row)
+      for (int64_t v = 0; v < NV; ++v)
+    b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
+                         masks[static_cast<size_t>(v)]);
+  };
+  // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
+  // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
+  Value* r0 = mulc(ic, kMC);
+  Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+  Value* fullRows = udiv(rows, kMR);
+  Value* tailM = b_.CreateURem(rows, c64(kMR));
+  Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+  loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
+  // the last rows mod 6: one micro-kernel per possible height
+  Value* i0 = add(r0, mulc(fullRows, kMR));
+  BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+  SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+  for (int64_t mr = 1; mr < kMR; ++mr) {
+    BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+    sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+    b_.SetInsertPoint(bb);
+    micro(i0, mr, p, cols);
+    b_.CreateBr(done);
+  }
+  b_.SetInsertPoint(done);
   b_.CreateRetVoid();
   return f;
 }

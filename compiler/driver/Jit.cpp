@@ -1,6 +1,8 @@
 // ORC LLJIT loading of the compiled object.
 #include "Jit.h"
 
+#include <kiln/rt/Parallel.h>
+
 #include <cstring>
 #include <fmt/format.h>
 
@@ -31,6 +33,13 @@ std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(m->jit_->getDataLayout().getGlobalPrefix());
   if (!gen) throw ir::CompileError("jit: cannot search the process for symbols: " + errorText(gen.takeError()));
   m->jit_->getMainJITDylib().addGenerator(std::move(*gen));
+  // kiln_rt's entry points that compiled code calls: part of this binary,
+  // but not necessarily in its dynamic symbol table
+  llvm::orc::SymbolMap runtime;
+  runtime[m->jit_->mangleAndIntern("kiln_rt_parallel_for")] = llvm::orc::ExecutorSymbolDef(
+      llvm::orc::ExecutorAddr::fromPtr(&kiln_rt_parallel_for), llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+  if (auto e = m->jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtime))))
+    throw ir::CompileError("jit: cannot define the runtime's symbols: " + errorText(std::move(e)));
   const std::vector<char>& obj = m->c_.code.object;
   auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(obj.data(), obj.size()), "kiln_jit.o");
   if (auto e = m->jit_->addObjectFile(std::move(buf))) throw ir::CompileError("jit: cannot load object: " + errorText(std::move(e)));
