@@ -1,6 +1,10 @@
 // Unit tests for kiln_rt: memory, random numbers and initializers, IDX and
 // MNIST loading, batching, progress output and argument parsing.
 #include "kiln/rt/Runtime.h"
+#include "kiln/rt/Parallel.h"
+
+#include <atomic>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -772,3 +776,32 @@ TEST_CASE("Args --help prints usage to stdout and exits 0") {
 }
 
 } // TEST_SUITE
+
+// The thread pool: every item runs exactly once, large or small, and two
+// callers at once (one finds the pool busy and runs its items itself) both
+// finish with every item done.
+TEST_CASE("parallel_for runs every item exactly once, from one caller or two at once") {
+  struct Counts {
+    std::vector<std::atomic<int>> hits;
+    explicit Counts(size_t n) : hits(n) {}
+  };
+  auto body = [](void* ctx, int64_t i) { static_cast<Counts*>(ctx)->hits[static_cast<size_t>(i)].fetch_add(1); };
+  for (int64_t n : {0, 1, 7, 1000}) {
+    for (int64_t cost : {int64_t(0), int64_t(1) << 30}) {  // inline, and worth the threads
+      Counts c(static_cast<size_t>(n));
+      kiln_rt_parallel_for(n, body, &c, cost);
+      for (int64_t i = 0; i < n; ++i) CHECK(c.hits[static_cast<size_t>(i)].load() == 1);
+    }
+  }
+  Counts a(5000), b(5000);
+  std::thread other([&] {
+    for (int r = 0; r < 20; ++r) kiln_rt_parallel_for(250, body, &a, int64_t(1) << 30);
+  });
+  for (int r = 0; r < 20; ++r) kiln_rt_parallel_for(250, body, &b, int64_t(1) << 30);
+  other.join();
+  for (size_t i = 0; i < 250; ++i) {
+    CHECK(a.hits[i].load() == 20);
+    CHECK(b.hits[i].load() == 20);
+  }
+  CHECK(kiln::rt::threads() >= 1);
+}
