@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <kiln/rt/Runtime.h>
@@ -21,7 +22,7 @@ struct Common {
   std::string name;
   int64_t epochs = 0;
   uint64_t seed = 1;
-  int64_t threads = 1;
+  int64_t threads = 0;  // 0: KILN_NUM_THREADS, else every core
   std::string data;
   bool quick = false;
   std::string save, resume;
@@ -40,13 +41,15 @@ inline Common parseCommon(rt::Args& args, const std::string& name, int64_t defau
   c.quick = args.flag("quick");
   c.epochs = args.getInt("epochs", c.quick ? quickEpochs : defaultEpochs);
   c.seed = static_cast<uint64_t>(args.getInt("seed", 1));
-  c.threads = args.getInt("threads", 1);
+  c.threads = args.getInt("threads", 0);
   c.data = args.getString("data", defaultData);
   c.save = args.getString("save", "");
   c.resume = args.getString("resume", "");
   c.runDir = args.getString("run-dir", std::string(KILN_RUNS_DIR) + "/" + name);
   if (c.epochs < 0) throw rt::Error("--epochs must be at least 0, got " + std::to_string(c.epochs));
-  if (c.threads < 1) throw rt::Error("--threads must be at least 1, got " + std::to_string(c.threads));
+  if (c.threads < 0) throw rt::Error("--threads must be 1 or more (0: the default), got " + std::to_string(c.threads));
+  // the runtime's thread pool reads it once, when the first big GEMM runs
+  if (c.threads > 0) ::setenv("KILN_NUM_THREADS", std::to_string(c.threads).c_str(), 1);
   return c;
 }
 
@@ -54,7 +57,7 @@ inline Common parseCommon(rt::Args& args, const std::string& name, int64_t defau
 inline const char* commonUsage() {
   return "  --epochs N       training epochs\n"
          "  --seed S         initialization and shuffling seed (default 1)\n"
-         "  --threads N      accepted; kiln's generated code is single-threaded for now\n"
+         "  --threads N      threads for kiln's GEMMs (default: KILN_NUM_THREADS, else every core)\n"
          "  --data PATH      data set location\n"
          "  --quick          a small configuration (used by the tests)\n"
          "  --save FILE      write a checkpoint (safetensors) after training\n"
