@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,8 +99,17 @@ private:
   bool stop_ = false;
 };
 
+// A forked child has only the forking thread: its copy of the pool must not
+// wait for workers that do not exist there, so it runs everything inline.
+std::atomic<bool> inForkedChild{false};
+
+int threadsWithForkGuard() {
+  pthread_atfork(nullptr, nullptr, [] { inForkedChild.store(true); });
+  return threads();
+}
+
 Pool& pool() {
-  static Pool p(threads());
+  static Pool p(threadsWithForkGuard());
   return p;
 }
 
@@ -113,7 +123,8 @@ int threads() {
 }  // namespace kiln::rt
 
 extern "C" void kiln_rt_parallel_for(int64_t n, void (*fn)(void* ctx, int64_t i), void* ctx, int64_t cost) {
-  if (n > 1 && cost >= kiln::rt::kMinParallelCost && kiln::rt::threads() > 1 && kiln::rt::pool().run(n, fn, ctx))
+  if (n > 1 && cost >= kiln::rt::kMinParallelCost && kiln::rt::threads() > 1 && !kiln::rt::inForkedChild.load() &&
+      kiln::rt::pool().run(n, fn, ctx))
     return;
   for (int64_t i = 0; i < n; ++i) fn(ctx, i);
 }

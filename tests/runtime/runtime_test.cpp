@@ -805,3 +805,26 @@ TEST_CASE("parallel_for runs every item exactly once, from one caller or two at 
   }
   CHECK(kiln::rt::threads() >= 1);
 }
+
+// A forked child has none of the pool's worker threads: its parallel_for
+// must run the items itself, not wait for workers forever.
+TEST_CASE("parallel_for after fork runs in the child instead of waiting for absent workers") {
+  std::vector<std::atomic<int>> hits(64);
+  auto body = [](void* ctx, int64_t i) {
+    (*static_cast<std::vector<std::atomic<int>>*>(ctx))[static_cast<size_t>(i)].fetch_add(1);
+  };
+  kiln_rt_parallel_for(64, body, &hits, int64_t(1) << 30);  // the pool exists now
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    alarm(20);  // a hang ends the child with SIGALRM, which the parent reports
+    kiln_rt_parallel_for(64, body, &hits, int64_t(1) << 30);
+    bool ok = true;
+    for (auto& h : hits) ok = ok && h.load() == 2;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
