@@ -59,8 +59,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     if (vecWidth_ == 16) f->addFnAttr("prefer-vector-width", "512");
   }
 
-  // for (i = 0; i < n; ++i) body(i)   (n >= 1)
-  void loop(int64_t n, const std::function<void(Value*)>& body) {
+  // for (i = 0; i < n; ++i) body(i), n a run-time i64 (n >= 1)
+  void loopV(Value* n, const std::function<void(Value*)>& body) {
     Function* f = b_.GetInsertBlock()->getParent();
     BasicBlock* pre = b_.GetInsertBlock();
     BasicBlock* head = BasicBlock::Create(ctx_, "loop", f);
@@ -72,13 +72,20 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     body(i);
     Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
     i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateCondBr(b_.CreateICmpULT(next, b_.getInt64(n)), head, exit);
+    b_.CreateCondBr(b_.CreateICmpULT(next, n), head, exit);
     b_.SetInsertPoint(exit);
   }
-
-  // The same with a run-time trip count (n >= 1).
-  void loopV(Value* n, const std::function<void(Value*)>& body);
-  void loopV0(Value* n, const std::function<void(Value*)>& body);  // n may be 0
+  // the same with a trip count known now (n >= 1)
+  void loop(int64_t n, const std::function<void(Value*)>& body) { loopV(b_.getInt64(n), body); }
+  // the same when n may be 0
+  void loopV0(Value* n, const std::function<void(Value*)>& body) {
+    ifThen(b_.CreateICmpSGT(n, b_.getInt64(0)), [&] { loopV(n, body); });
+  }
+  Value* smin(Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); }
+  Value* udivc(Value* a, int64_t d) { return b_.CreateUDiv(a, b_.getInt64(d)); }
+  // lanes of vector v (vecWidth_ lanes) lying in the first `cols` columns of
+  // a GEMM panel
+  Value* laneMask(int64_t v, Value* cols);
 
   // Nested loops over `dims`, outermost first.
   void nest(const ir::Shape& dims, const std::function<void(const std::vector<Value*>&)>& body) {

@@ -35,22 +35,6 @@ constexpr int64_t kMR = 6;   // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
 }
 
-void Emitter::loopV(Value* n, const std::function<void(Value*)>& body) {
-  Function* f = b_.GetInsertBlock()->getParent();
-  BasicBlock* pre = b_.GetInsertBlock();
-  BasicBlock* head = BasicBlock::Create(ctx_, "loop", f);
-  BasicBlock* exit = BasicBlock::Create(ctx_, "loop.end", f);
-  b_.CreateBr(head);
-  b_.SetInsertPoint(head);
-  PHINode* i = b_.CreatePHI(i64_, 2, "i");
-  i->addIncoming(b_.getInt64(0), pre);
-  body(i);
-  Value* next = b_.CreateAdd(i, b_.getInt64(1), "i.next", true, true);
-  i->addIncoming(next, b_.GetInsertBlock());
-  b_.CreateCondBr(b_.CreateICmpULT(next, n), head, exit);
-  b_.SetInsertPoint(exit);
-}
-
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
   const bool ta = n.attrs.getInt("ta", 0), tb = n.attrs.getInt("tb", 0);
   const ir::TensorType& at = g_.type(n.operands[0]);
@@ -83,11 +67,6 @@ void Emitter::emitGemm(const GemmArgs& ga) {
                     b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch});
 }
 
-// if (n > 0) for (i = 0; i < n; ++i) body(i)
-void Emitter::loopV0(Value* n, const std::function<void(Value*)>& body) {
-  ifThen(b_.CreateICmpSGT(n, c64(0)), [&] { loopV(n, body); });
-}
-
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
@@ -111,22 +90,11 @@ Function* Emitter::gemmFunction() {
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
-  auto smin = [&](Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); };
-  auto udiv = [&](Value* a, int64_t d) { return b_.CreateUDiv(a, c64(d)); };
   Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
   Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
-  Value* fullPanels = udiv(N, NR);
+  Value* fullPanels = udivc(N, NR);
   Value* tailN = b_.CreateURem(N, c64(NR));
 
-  // lanes of vector v that lie in the first `cols` columns of a panel
-  std::vector<Constant*> laneIds;
-  for (int64_t l = 0; l < VW; ++l) laneIds.push_back(b_.getInt64(static_cast<uint64_t>(l)));
-  Value* lanes = ConstantVector::get(laneIds);
-  auto laneMask = [&](int64_t v, Value* cols) {
-    Value* limit = b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateSub(cols, c64(v * VW)));
-    return b_.CreateICmpSLT(lanes, limit);
-  };
-  auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
   StructType* ctxTy = gemmCtxType();
   Value* gemmCtx = alloca(ctxTy);
 
@@ -173,7 +141,7 @@ Function* Emitter::gemmFunction() {
 
     // the tiles (row block x panel) are independent: spread them over the
     // runtime's threads (rt/Parallel.h), which runs small GEMMs inline
-    Value* rowBlocks = udiv(add(M, c64(kMC - 1)), kMC);
+    Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
     Value* ctxv = gemmCtx;
     Value* fields[] = {M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels};
     for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
@@ -186,6 +154,13 @@ Function* Emitter::gemmFunction() {
   return f;
 }
 
+
+Value* Emitter::laneMask(int64_t v, Value* cols) {
+  std::vector<Constant*> lanes;
+  for (int64_t l = 0; l < vecWidth_; ++l) lanes.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+  Value* limit = b_.CreateVectorSplat(static_cast<unsigned>(vecWidth_), b_.CreateSub(cols, c64(v * vecWidth_)));
+  return b_.CreateICmpSLT(ConstantVector::get(lanes), limit);
+}
 
 StructType* Emitter::gemmCtxType() {
   // what a tile needs: M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, first, KCs, panels
@@ -212,15 +187,6 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
-  auto smin = [&](Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); };
-  auto udiv = [&](Value* a, int64_t d) { return b_.CreateUDiv(a, c64(d)); };
-  std::vector<Constant*> laneIds;
-  for (int64_t l = 0; l < VW; ++l) laneIds.push_back(b_.getInt64(static_cast<uint64_t>(l)));
-  Value* lanes = ConstantVector::get(laneIds);
-  auto laneMask = [&](int64_t v, Value* cols) {
-    Value* limit = b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateSub(cols, c64(v * VW)));
-    return b_.CreateICmpSLT(lanes, limit);
-  };
   auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
   auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
   std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
@@ -266,7 +232,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
   Value* r0 = mulc(ic, kMC);
   Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-  Value* fullRows = udiv(rows, kMR);
+  Value* fullRows = udivc(rows, kMR);
   Value* tailM = b_.CreateURem(rows, c64(kMR));
   Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
   loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
