@@ -129,8 +129,36 @@ std::unique_ptr<Module> Emitter::run() {
   std::vector<Function*> kernels(static_cast<size_t>(g_.size()), nullptr);
   std::map<std::string, Function*> byKey;
   for (const lower::FunctionPlan& fp : plan_.functions)
-    for (const lower::Kernel& k : fp.kernels) {
-      if (kernels[k.value]) continue;
+    for (size_t ki = 0; ki < fp.kernels.size(); ++ki) {
+      const lower::Kernel& k = fp.kernels[ki];
+      if (k.loopMembers > 1) {  // a fused loop: one function over its distinct buffers
+        LoopCall& call = loops_[{&fp, ki}];
+        std::vector<const lower::Kernel*> members;
+        std::vector<std::vector<unsigned>> argOf;
+        std::string key = "loop";
+        auto argAt = [&](ValueId v) {
+          int64_t off = plan_.offsetOf.at(v);
+          auto it = std::find(call.offsets.begin(), call.offsets.end(), off);
+          if (it == call.offsets.end()) {
+            call.offsets.push_back(off);
+            return static_cast<unsigned>(call.offsets.size() - 1);
+          }
+          return static_cast<unsigned>(it - call.offsets.begin());
+        };
+        for (size_t m = 0; m < static_cast<size_t>(k.loopMembers); ++m) {
+          const lower::Kernel& mk = fp.kernels[ki + m];
+          members.push_back(&mk);
+          argOf.push_back({argAt(mk.value)});
+          for (ValueId o : mk.inputs) argOf.back().push_back(argAt(o));
+          key += fmt::format("|{}|{}|{}", lower::kernelKey(g_, plan_.inlined, mk), fmt::join(argOf.back(), ","),
+                             mk.store ? 1 : 0);
+        }
+        Function*& f = byKey[key];
+        if (!f) f = emitLoopGroup(members, argOf, static_cast<unsigned>(call.offsets.size()));
+        call.fn = f;
+        continue;
+      }
+      if (k.loopMembers == 0 || kernels[k.value]) continue;
       Function*& f = byKey[lower::kernelKey(g_, plan_.inlined, k)];
       if (!f) f = emitKernel(k);
       kernels[k.value] = f;
@@ -253,8 +281,16 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
     in.push_back(f->getArg(static_cast<unsigned>(i + 1)));
     leaf_[k.inputs[i]] = in.back();
   }
+  // an in-place update reads the old value through the output pointer (the
+  // same bytes), so no two noalias arguments are used on the same memory
+  if (k.inPlaceInput >= 0) leaf_[k.inputs[static_cast<size_t>(k.inPlaceInput)]] = out;
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
-  if (passes::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
+  if (parallelElementwise(k)) {
+    std::vector<unsigned> args{0};
+    for (size_t i = 0; i < k.inputs.size(); ++i)
+      args.push_back(static_cast<int32_t>(i) == k.inPlaceInput ? 0u : static_cast<unsigned>(i + 1));
+    emitFlatLoop({&k}, {args}, static_cast<unsigned>(k.inputs.size() + 1), f->getName().str(), f);
+  } else if (passes::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
   else emitBody(n, out, in);
   b_.CreateRetVoid();
   return f;
@@ -283,6 +319,7 @@ Value* Emitter::flatOf(const Index& ix, const ir::Shape& shape) {
 Value* Emitter::gen(ValueId v, const Index& ix) {
   const ir::Node& n = g_.node(v);
   if (!plan_.inlined[v]) {
+    if (auto lv = loopVals_.find(v); lv != loopVals_.end()) return lv->second;  // computed earlier in this element
     auto it = leaf_.find(v);
     if (it == leaf_.end()) throw ir::CompileError(fmt::format("codegen: %{} is neither fused nor an input", v));
     Type* t = elemType(n.type);
@@ -321,14 +358,129 @@ Emitter::Index Emitter::operandIndex(const ir::Node& n, const std::vector<Value*
   return r;
 }
 
+bool Emitter::needsMultiIndex(const lower::Kernel& k) { return lower::needsMultiIndex(g_, k); }
+
+// Flat elementwise loops at least this big run in chunks of kParallelChunk
+// elements over the runtime's threads; smaller ones (an RNN step's
+// [32,256]) are not worth waking a thread for.
+static constexpr int64_t kParallelMinElements = 32768;
+static constexpr int64_t kParallelChunk = 8192;
+
+bool Emitter::parallelElementwise(const lower::Kernel& k) {
+  return lower::isFlatElementwise(g_, k) && g_.type(k.value).numElements() >= kParallelMinElements;
+}
+
+// One flat loop over the elements of `members` (a fused loop, or a single
+// kernel): for each element, each member in order computes its value from
+// its buffers, or from the registers of earlier members' values, and stores
+// it unless Kernel::store is false. argOf[m] gives member m's output and
+// inputs as positions in the function's pointer arguments (buffers several
+// members touch, and an in-place update's target and value, are one
+// argument, so no two noalias arguments share bytes).
+//
+// `.range(ptrs..., lo, hi)` holds the loop. The function returned takes the
+// pointers; when the loop is big it packs them into a context and calls
+// kiln_rt_parallel_for over chunks, `.part(ctx, w)` running chunk w, else it
+// calls the range over every element. An element's value never depends on
+// the chunking, so the thread count never changes a result.
+Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members,
+                                const std::vector<std::vector<unsigned>>& argOf, unsigned nargs,
+                                const std::string& name, Function* kernel) {
+  const int64_t count = g_.type(members[0]->value).numElements();
+  std::vector<Type*> rparams(nargs, ptr_);
+  rparams.push_back(i64_);
+  rparams.push_back(i64_);
+  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), rparams, false), Function::InternalLinkage,
+                                     name + ".range", m_.get());
+  setAttrs(range);
+  range->addFnAttr(Attribute::NoInline);
+  for (unsigned a = 0; a < nargs; ++a) {
+    range->getArg(a)->addAttr(Attribute::NoAlias);
+    range->getArg(a)->addAttr(Attribute::NoCapture);
+    range->getArg(a)->addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));
+  }
+  {
+    IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
+    Value* lo = range->getArg(nargs);
+    Value* hi = range->getArg(nargs + 1);
+    loopV0(b_.CreateSub(hi, lo), [&](Value* j) {
+      Value* i = add(lo, j);
+      loopVals_.clear();
+      for (size_t m = 0; m < members.size(); ++m) {
+        const lower::Kernel& k = *members[m];
+        const ir::Node& n = g_.node(k.value);
+        leaf_.clear();
+        for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(argOf[m][x + 1]);
+        Value* val = genMap(n, Index{{}, i});
+        if (k.store) b_.CreateStore(val, gep(elemType(n.type), range->getArg(argOf[m][0]), i));
+        loopVals_[k.value] = val;
+      }
+      loopVals_.clear();
+    });
+    b_.CreateRetVoid();
+  }
+  std::vector<Value*> ptrs;
+  for (unsigned a = 0; a < nargs; ++a) ptrs.push_back(kernel->getArg(a));
+  if (count < kParallelMinElements) {
+    ptrs.push_back(c64(0));
+    ptrs.push_back(c64(count));
+    b_.CreateCall(range, ptrs);
+    return kernel;
+  }
+  ArrayType* ctxTy = ArrayType::get(ptr_, nargs);
+  Function* part = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false),
+                                    Function::InternalLinkage, name + ".part", m_.get());
+  setAttrs(part);
+  {
+    IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", part));
+    std::vector<Value*> args;
+    for (unsigned a = 0; a < nargs; ++a)
+      args.push_back(b_.CreateLoad(ptr_, b_.CreateConstGEP2_64(ctxTy, part->getArg(0), 0, a)));
+    Value* lo = mulc(part->getArg(1), kParallelChunk);
+    args.push_back(lo);
+    args.push_back(smin(add(lo, c64(kParallelChunk)), c64(count)));
+    b_.CreateCall(range, args);
+    b_.CreateRetVoid();
+  }
+  Value* ctxv = alloca(ctxTy);
+  for (unsigned a = 0; a < nargs; ++a) b_.CreateStore(ptrs[a], b_.CreateConstGEP2_64(ctxTy, ctxv, 0, a));
+  FunctionCallee pfor = m_->getOrInsertFunction(
+      "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
+  // cost in flops, roughly (the runtime keeps small work on one thread)
+  int64_t nodes = 0;
+  for (const lower::Kernel* k : members) nodes += static_cast<int64_t>(k->fused.size()) + 1;
+  b_.CreateCall(pfor, {c64((count + kParallelChunk - 1) / kParallelChunk), part, ctxv, c64(count * 8 * nodes)});
+  return kernel;
+}
+
+// A fused loop (Kernel::loopMembers > 1): one function over the distinct
+// buffers its members touch, in first-touch order (`offsets`).
+Function* Emitter::emitLoopGroup(const std::vector<const lower::Kernel*>& members,
+                                 const std::vector<std::vector<unsigned>>& argOf, unsigned nargs) {
+  std::vector<Type*> params(nargs, ptr_);
+  const lower::Kernel& head = *members[0];
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
+                                 fmt::format("k{}_loop{}", head.value, members.size()), m_.get());
+  setAttrs(f);
+  f->addFnAttr(Attribute::NoInline);
+  for (auto& arg : f->args()) {
+    arg.addAttr(Attribute::NoAlias);
+    arg.addAttr(Attribute::NoCapture);
+    arg.addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));
+  }
+  IRBuilderBase::InsertPointGuard guard(b_);
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  emitFlatLoop(members, argOf, nargs, f->getName().str(), f);
+  b_.CreateRetVoid();
+  return f;
+}
+
 void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {
   const ir::Node& n = g_.node(k.value);
   Type* ot = elemType(n.type);
-  bool needMulti = false;
-  for (ValueId f : k.fused) {
-    FamilyKind fam = ir::opFamily(g_.node(f).op);
-    needMulti = needMulti || fam == FamilyKind::Broadcast || fam == FamilyKind::Transpose;
-  }
+  bool needMulti = needsMultiIndex(k);
   switch (ir::opFamily(n.op)) {
     case FamilyKind::Map:
       if (!needMulti) {
@@ -343,6 +495,7 @@ void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {
     case FamilyKind::Copy: {
       ValueId o = n.operands[0];
       if (!plan_.inlined[o]) {
+        if (leaf_.at(o) == out) return;  // an in-place update to its own reshape: nothing moves
         b_.CreateMemCpy(out, Align(kAlign), leaf_.at(o), Align(kAlign), n.type.byteSize());
         return;
       }
@@ -525,6 +678,14 @@ void Emitter::emitEntry(const lower::FunctionPlan& fp, const std::vector<Functio
   finiteChecks(-1);
   for (size_t ki = 0; ki < fp.kernels.size(); ++ki) {
     const lower::Kernel& k = fp.kernels[ki];
+    if (k.loopMembers > 1) {  // a fused loop (never in checked mode, so no checks in between)
+      const LoopCall& call = loops_.at({&fp, ki});
+      std::vector<Value*> args;
+      for (int64_t off : call.offsets) args.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(off)));
+      b_.CreateCall(call.fn, args);
+      ki += static_cast<size_t>(k.loopMembers) - 1;
+      continue;
+    }
     std::vector<Value*> args{bufPtr(k.value)};
     for (ValueId o : k.inputs) args.push_back(bufPtr(o));
     if (k.scratchBytes > 0) args.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), base, b_.getInt64(plan_.scratchOffset)));

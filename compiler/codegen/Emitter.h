@@ -175,6 +175,13 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Index operandIndex(const ir::Node& n, const std::vector<Value*>& m);
 
   void emitGeneratorRoot(const lower::Kernel& k, Value* out);
+  bool needsMultiIndex(const lower::Kernel& k);
+  bool parallelElementwise(const lower::Kernel& k);
+  Function* emitFlatLoop(const std::vector<const lower::Kernel*>& members,
+                         const std::vector<std::vector<unsigned>>& argOf, unsigned nargs, const std::string& name,
+                         Function* kernel);
+  Function* emitLoopGroup(const std::vector<const lower::Kernel*>& members,
+                          const std::vector<std::vector<unsigned>>& argOf, unsigned nargs);
 
   Value* genMap(const ir::Node& n, const Index& ix);
 
@@ -279,6 +286,12 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Function* gemmFn_ = nullptr;
   Function* gemmTileFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
   std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
+  std::map<ValueId, Value*> loopVals_;  // a fused loop: earlier members' values at the current element
+  struct LoopCall {
+    Function* fn = nullptr;
+    std::vector<int64_t> offsets;  // its pointer arguments: buffer offsets
+  };
+  std::map<std::pair<const void*, size_t>, LoopCall> loops_;  // by (function plan, first member)
 };
 
 }  // namespace kiln::codegen::detail

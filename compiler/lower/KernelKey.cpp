@@ -58,7 +58,7 @@ void appendTree(std::string& s, const ir::Graph& g, const std::vector<bool>& inl
 
 std::string kernelKey(const ir::Graph& g, const std::vector<bool>& inlined, const Kernel& k) {
   const ir::Node& n = g.node(k.value);
-  std::string s = fmt::format("scratch={} inputs={} ", k.scratchBytes, k.inputs.size());
+  std::string s = fmt::format("scratch={} inputs={} inplace={} ", k.scratchBytes, k.inputs.size(), k.inPlaceInput);
   appendNode(s, n);
   s += '(';
   if (passes::evaluatesOperandsByIndex(n.op)) {

@@ -13,8 +13,17 @@
 // Codegen marks every kernel argument `noalias`, so a kernel's output must
 // never overlap its inputs. The liveness rule guarantees it: an operand is
 // live at the kernel that reads it, the same point its output's life starts,
-// so the two interfere. There is no in-place reuse (an elementwise kernel
-// writing over its dead input) for that reason.
+// so the two interfere. There is no in-place reuse of temporaries.
+//
+// Updates are the exception (planInPlace): when the kernel computing a
+// source's new value is the last reader of the source's old value, and
+// reads it only elementwise at the index it writes, it writes the new value
+// straight into the source's buffer (its "output" is the source), and the
+// end-of-call copy disappears. Codegen then reads that input through the
+// output pointer, so no two `noalias` pointers ever touch the same bytes.
+// Optimizer steps (w -= lr * m / sqrt(v), m and v updated) become one pass
+// over each buffer instead of a pass and a copy. Checked mode keeps the
+// copies: it must be able to stop a call before any source changes.
 //
 // Offsets come from two strategies over the same interference relation, and
 // the smaller arena wins (ties to interval packing):
@@ -30,6 +39,7 @@
 #include "Plan.h"
 
 #include <algorithm>
+#include <functional>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/sequential_vertex_coloring.hpp>
 #include <fmt/format.h>
@@ -243,6 +253,44 @@ int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
   return 0;
 }
 
+// Whether the kernel rooted at `root` reads `t` only at the flat index it
+// writes: every node of its fused tree on a path to `t` is an elementwise
+// map or a reshape, so element i of `t` is read while computing element i
+// of the output and at no other time.
+static bool readsOnlyAtOwnIndex(const ir::Graph& g, const std::vector<bool>& inlined, ValueId root, ValueId t) {
+  if (!passes::evaluatesOperandsByIndex(g.node(root).op)) return false;
+  bool ok = true;
+  std::vector<int8_t> memo(static_cast<size_t>(g.size()), -1);
+  std::function<bool(ValueId)> reaches = [&](ValueId x) -> bool {
+    if (x == t) return true;
+    if (x != root && !inlined[x]) return false;
+    if (memo[x] >= 0) return memo[x];
+    bool r = false;
+    for (ValueId o : g.node(x).operands) r = reaches(o) || r;
+    ir::FamilyKind fam = ir::opFamily(g.node(x).op);
+    if (r && fam != ir::FamilyKind::Map && fam != ir::FamilyKind::Copy) ok = false;
+    memo[x] = r;
+    return r;
+  };
+  reaches(root);
+  return ok;
+}
+
+bool needsMultiIndex(const ir::Graph& g, const Kernel& k) {
+  for (ValueId f : k.fused) {
+    const ir::Node& fn = g.node(f);
+    ir::FamilyKind fam = ir::opFamily(fn.op);
+    if (fam == ir::FamilyKind::Transpose) return true;
+    if (fam == ir::FamilyKind::Broadcast && g.type(fn.operands[0]).numElements() > 1) return true;
+  }
+  return false;
+}
+
+bool isFlatElementwise(const ir::Graph& g, const Kernel& k) {
+  const ir::Node& n = g.node(k.value);
+  return ir::opFamily(n.op) == ir::FamilyKind::Map && n.type.numElements() > 1 && !needsMultiIndex(g, k);
+}
+
 static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
   Kernel k{v, {}, {}, kernelScratchBytes(g, v)};
   if (!passes::evaluatesOperandsByIndex(g.node(v).op)) {
@@ -260,6 +308,129 @@ static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>&
   }
   std::sort(k.fused.begin(), k.fused.end());
   return k;
+}
+
+// In-place updates (see the top of this file): for each update `t = v` of
+// function f, v's kernel writes t's buffer directly when
+//   - v is a temporary only f computes (not a source, an output or fused),
+//     and the value of no other update;
+//   - t's old value is needed by nothing after that kernel: no later kernel
+//     reads t, f does not output t, and no update copies t elsewhere;
+//   - the kernel itself reads t, if at all, only at the index it writes.
+// Marks inPlace[ui] and gives v t's offset.
+static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
+                        const std::vector<std::vector<bool>>& liveBy, const std::vector<int64_t>& stageAt,
+                        FunctionPlan& fp, ModulePlan& p, std::vector<bool>& inPlace) {
+  std::vector<int32_t> kernelOf(static_cast<size_t>(g.size()), -1);
+  for (size_t i = 0; i < fp.kernels.size(); ++i) kernelOf[fp.kernels[i].value] = static_cast<int32_t>(i);
+  std::vector<int32_t> lastRead(static_cast<size_t>(g.size()), -1);
+  for (size_t i = 0; i < fp.kernels.size(); ++i)
+    for (ValueId o : fp.kernels[i].inputs) lastRead[o] = static_cast<int32_t>(i);
+  std::vector<int> valueUses(static_cast<size_t>(g.size()), 0);
+  std::vector<bool> needed(static_cast<size_t>(g.size()), false);  // read at the end of the call
+  for (const ir::Update& u : f.updates) {
+    ++valueUses[u.value];
+    needed[u.value] = true;
+  }
+  for (const ir::Output& o : f.outputs) needed[o.value] = true;
+  for (size_t ui = 0; ui < f.updates.size(); ++ui) {
+    const ir::Update& u = f.updates[ui];
+    ValueId v = u.value, t = u.target;
+    if (v == t || stageAt[ui] >= 0 || valueUses[v] != 1 || p.offsetOf[v] >= 0 || p.inlined[v]) continue;
+    if (ir::isSource(g.node(v).op) || needed[t] || kernelOf[v] < 0) continue;
+    bool elsewhere = false;
+    for (size_t fj = 0; fj < liveBy.size(); ++fj) elsewhere = elsewhere || (fj != fi && liveBy[fj][v]);
+    if (elsewhere || lastRead[t] > kernelOf[v]) continue;
+    if (g.type(v).byteSize() != g.type(t).byteSize()) continue;  // same type by the verifier; be sure
+    Kernel& k = fp.kernels[static_cast<size_t>(kernelOf[v])];
+    auto it = std::find(k.inputs.begin(), k.inputs.end(), t);
+    if (it != k.inputs.end()) {
+      if (!readsOnlyAtOwnIndex(g, p.inlined, v, t)) continue;
+      k.inPlaceInput = static_cast<int32_t>(it - k.inputs.begin());
+    }
+    p.offsetOf[v] = p.offsetOf[t];
+    inPlace[ui] = true;
+  }
+}
+
+// Loop fusion: runs of flat elementwise kernels over the same element count
+// become one loop (Kernel::loopMembers), so a buffer several of them read
+// (an optimizer's gradient, a parameter) passes through the cache once and
+// values only later members read stay in registers (Kernel::store). Up to
+// kLoopLookahead kernels between two members may run before the loop
+// instead, when they read nothing a member computes and write no
+// persistent buffer (the step size of Adam, a scalar, sits between each
+// parameter's moment updates and its parameter update). Per element, the
+// members run in order, so every member sees exactly the values it would
+// see running alone: each reads any buffer only at the index it writes
+// (isFlatElementwise), and an in-place update's old value is read by no
+// member after the one that overwrites it (planInPlace).
+static constexpr size_t kLoopLookahead = 2;
+
+static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePlan& p, FunctionPlan& fp) {
+  std::vector<Kernel>& ks = fp.kernels;
+  auto memberOf = [&](const Kernel& k, int64_t count) {
+    return isFlatElementwise(g, k) && g.type(k.value).numElements() == count;
+  };
+  std::vector<Kernel> out;
+  size_t i = 0;
+  while (i < ks.size()) {
+    if (!isFlatElementwise(g, ks[i])) {
+      out.push_back(ks[i++]);
+      continue;
+    }
+    const int64_t count = g.type(ks[i].value).numElements();
+    std::vector<Kernel> members{ks[i]}, hoisted;
+    std::vector<bool> made(static_cast<size_t>(g.size()), false);
+    made[ks[i].value] = true;
+    size_t j = i + 1;
+    while (j < ks.size()) {
+      if (memberOf(ks[j], count)) {
+        made[ks[j].value] = true;
+        members.push_back(ks[j++]);
+        continue;
+      }
+      size_t e = j;
+      bool ok = true;
+      for (; e < ks.size() && !memberOf(ks[e], count); ++e) {
+        bool independent = e - j < kLoopLookahead && p.offsetOf[ks[e].value] < 0;
+        for (ValueId o : ks[e].inputs) independent = independent && !made[o];
+        if (!independent) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok || e == ks.size()) break;
+      for (size_t x = j; x < e; ++x) hoisted.push_back(ks[x]);
+      j = e;
+    }
+    out.insert(out.end(), hoisted.begin(), hoisted.end());
+    for (size_t m = 0; m < members.size(); ++m) members[m].loopMembers = m == 0 ? static_cast<int32_t>(members.size()) : 0;
+    out.insert(out.end(), members.begin(), members.end());
+    i = j;
+  }
+  ks = std::move(out);
+
+  // values only later members of their own loop read need no store
+  std::vector<bool> endRead(static_cast<size_t>(g.size()), false);  // read after the kernels
+  for (const ir::Update& u : f.updates) endRead[u.value] = true;
+  for (const ir::Output& o : f.outputs) endRead[o.value] = true;
+  std::vector<int32_t> loopOf(ks.size());
+  for (size_t k = 0, head = 0; k < ks.size(); ++k) {
+    if (ks[k].loopMembers != 0) head = k;
+    loopOf[k] = static_cast<int32_t>(head);
+  }
+  std::vector<int32_t> outsideReads(static_cast<size_t>(g.size()), 0);
+  std::vector<int32_t> producedAt(static_cast<size_t>(g.size()), -1);
+  for (size_t k = 0; k < ks.size(); ++k) producedAt[ks[k].value] = static_cast<int32_t>(k);
+  for (size_t k = 0; k < ks.size(); ++k)
+    for (ValueId o : ks[k].inputs)
+      if (producedAt[o] < 0 || loopOf[static_cast<size_t>(producedAt[o])] != loopOf[k]) ++outsideReads[o];
+  for (size_t k = 0; k < ks.size(); ++k) {
+    ValueId v = ks[k].value;
+    bool grouped = ks[static_cast<size_t>(loopOf[k])].loopMembers > 1;
+    if (grouped && p.offsetOf[v] < 0 && !endRead[v] && outsideReads[v] == 0) ks[k].store = false;
+  }
 }
 
 ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
@@ -320,6 +491,9 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
       if (stage) fps[fi].persistentBytes += slotBytes(g, u.target);
     }
   }
+  std::vector<std::vector<bool>> liveBy;  // by function: the values it computes or reads
+  for (const ir::Function& f : g.functions()) liveBy.push_back(ir::ancestors(g, ir::functionRoots(f)));
+  std::vector<std::vector<bool>> inPlace(g.functions().size());  // by function and update
   bool anyChecks = false;
   for (size_t fi = 0; fi < g.functions().size(); ++fi) {
     fps[fi].checks = indexChecks(g, ir::ancestors(g, ir::functionRoots(g.functions()[fi])));
@@ -339,10 +513,12 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   for (size_t fi = 0; fi < g.functions().size(); ++fi) {
     const ir::Function& f = g.functions()[fi];
     FunctionPlan& fp = fps[fi];
-    std::vector<ValueId> roots = ir::functionRoots(f);
-    std::vector<bool> live = ir::ancestors(g, roots);
+    const std::vector<bool>& live = liveBy[fi];
     for (ValueId v = 0; v < g.size(); ++v)
       if (live[v] && !ir::isSource(g.node(v).op) && !p.inlined[v]) fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    inPlace[fi].assign(f.updates.size(), false);
+    if (!opts.checked) planInPlace(g, f, fi, liveBy, stageAt[fi], fp, p, inPlace[fi]);
+    if (!opts.checked && opts.fuse) planLoops(g, f, p, fp);
     if (opts.checked) {
       // f32 inputs up front, then every f32 kernel output but constants
       // (an infinite constant is what the model says, e.g. a mask)
@@ -356,12 +532,16 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     }
     const int32_t end = base + static_cast<int32_t>(fp.kernels.size());  // the copy phase
     std::vector<int32_t> first(n, -1), last(n, -1);
-    for (size_t i = 0; i < fp.kernels.size(); ++i) {
+    // a fused loop's members all run at once: everything they touch is live
+    // from its first member to its last
+    for (size_t i = 0, head = 0; i < fp.kernels.size(); ++i) {
+      if (fp.kernels[i].loopMembers != 0) head = i;
       ValueId v = fp.kernels[i].value;
-      int32_t at = base + static_cast<int32_t>(i);
-      first[v] = at;
-      last[v] = std::max(last[v], at);
-      for (ValueId o : fp.kernels[i].inputs) last[o] = std::max(last[o], at);
+      int32_t lo = base + static_cast<int32_t>(head);
+      int32_t hi = lo + std::max(fp.kernels[head].loopMembers, 1) - 1;
+      first[v] = lo;
+      last[v] = std::max(last[v], hi);
+      for (ValueId o : fp.kernels[i].inputs) last[o] = std::max(last[o], hi);
     }
     // values the end-of-call copies read stay live through them
     for (const ir::Update& u : f.updates) last[u.value] = end;
@@ -422,7 +602,7 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     std::vector<Copy> updates;
     for (size_t ui = 0; ui < f.updates.size(); ++ui) {
       const ir::Update& u = f.updates[ui];
-      if (u.value == u.target) continue;  // `w = w`: nothing to copy
+      if (u.value == u.target || inPlace[fi][ui]) continue;  // `w = w`, or written in place: nothing to copy
       int64_t bytes = g.type(u.target).byteSize();
       int64_t src = p.offsetOf[u.value];
       std::string srcName = fmt::format("%{}", u.value);
@@ -466,8 +646,10 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
       const ir::Node& node = g.node(v);
       std::string ins;
       for (ValueId o : f.kernels[i].inputs) ins += fmt::format("{}%{}@{}", ins.empty() ? "" : ", ", o, p.offsetOf[o]);
-      s += fmt::format("  k{:<4} {:<11} %{}@{} <- {}  : {}\n", i, ir::opName(node.op), v, p.offsetOf[v], ins,
-                       ir::typeStr(node.type));
+      if (f.kernels[i].loopMembers > 1)
+        s += fmt::format("  loop        k{}..k{} run as one loop\n", i, i + static_cast<size_t>(f.kernels[i].loopMembers) - 1);
+      s += fmt::format("  k{:<4} {:<11} %{}@{}{} <- {}  : {}\n", i, ir::opName(node.op), v, p.offsetOf[v],
+                       f.kernels[i].store ? "" : " (register)", ins, ir::typeStr(node.type));
       if (!f.kernels[i].fused.empty()) {
         std::string fused;
         for (ValueId o : f.kernels[i].fused)

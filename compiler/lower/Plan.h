@@ -38,7 +38,29 @@ struct Kernel {
   std::vector<ir::ValueId> inputs;
   std::vector<ir::ValueId> fused;  // inlined values it computes, in id order
   int64_t scratchBytes = 0;        // working memory it needs while it runs (kernelScratchBytes)
+  // An in-place update (planModule): the kernel computes an update's new
+  // value straight into the updated source's buffer, which is also its
+  // input at this position; codegen reads that input through the output
+  // pointer. -1 = not in place.
+  int32_t inPlaceInput = -1;
+  // Loop fusion (planLoops): consecutive flat elementwise kernels over the
+  // same number of elements run as one loop, each element of every member
+  // computed in member order. The first member holds the member count, the
+  // others 0; 1 = a loop of its own.
+  int32_t loopMembers = 1;
+  // false: a loop member whose value only later members of its loop read;
+  // they take it from the register it was computed in, and it is never
+  // written to memory.
+  bool store = true;
 };
+
+// Whether kernel k is a flat elementwise loop: an elementwise map whose
+// fused tree reads every buffer at the index it writes (or a scalar at 0):
+// no transposes and no broadcasts of more than one element.
+bool isFlatElementwise(const ir::Graph& g, const Kernel& k);
+// Whether a generator kernel's tree needs each element's multi-index (a
+// transpose, or a broadcast of more than one element).
+bool needsMultiIndex(const ir::Graph& g, const Kernel& k);
 
 // A buffer-to-buffer copy run after a function's kernels. Copies run in
 // order and never read a buffer an earlier copy of the same call wrote: an
