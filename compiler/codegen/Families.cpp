@@ -104,10 +104,10 @@ void Emitter::emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>
   });
 }
 
-// Convolution through im2col + GEMM (lower::ConvLayout for the geometry and
-// the scratch layout). Per image and group, the column matrix
-// col[(c, kh, kw)][(oh, ow)] holds the input tap of each output position (0
-// in the padding):
+// Convolution through im2col + GEMM (lower::ConvLayout for the geometry,
+// the work split and the scratch layout). Per image and group, the column
+// matrix col[(c, kh, kw)][(oh, ow)] holds the input tap of each output
+// position (0 in the padding):
 //   conv2d            y[n, group] = w[group] · col                  (M og, K ckk, N ohw)
 //   conv2d_bwd_filter dw[group]^T += col · dy[n, group]^T           (M ckk, K ohw, N og),
 //                     summed over the images into a transposed accumulator
@@ -116,12 +116,21 @@ void Emitter::emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>
 // Every sum is emitGemm's one fma chain, so the interpreter (which computes
 // the same chains, interp/Kernels.cpp) agrees bit for bit. A 1x1 conv with
 // stride 1 and no padding uses the image itself as its column matrix.
+//
+// The work runs in parallel (kiln_rt_parallel_for), each item with its own
+// scratch slot: conv2d and conv2d_bwd_input over the images (an image's
+// outputs depend on that image alone), conv2d_bwd_filter over ranges of
+// the accumulator's rows (each row's sum over the images stays one chain
+// in image order, whichever thread runs it). The GEMM an item calls finds
+// the pool busy and runs inline. Results do not depend on the thread count.
 
-// Copies one image/group's taps into `col` (im2col), or adds `col` back into
-// the image (col2im: x += col, rows in (c, kh, kw, oh) order), vectorized
-// along ow: each vector of output columns reads its taps with one masked load
-// (stride 1) or gather, lanes in the padding masked off.
-void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back) {
+// Copies rows [r0, r0 + rows) of one image/group's column matrix into `col`
+// (im2col; col's row 0 is row r0), or adds `col` back into the image
+// (col2im, all rows: x += col, rows in (c, kh, kw, oh) order), vectorized
+// along ow: each vector of output columns reads its taps with one masked
+// load (stride 1) or gather, lanes in the padding masked off.
+void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back,
+                         Value* r0, Value* rows) {
   const int64_t VW = vecWidth_, chunks = (l.ow + VW - 1) / VW;
   auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   std::vector<Constant*> laneC;
@@ -129,16 +138,20 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
   Value* lanes = ConstantVector::get(laneC);
   Value* zero = Constant::getNullValue(vt);
   auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateTrunc(v, i32_)); };
-  nest({l.cg, l.kh, l.kw}, [&](const std::vector<Value*>& q) {
-    Value* row = add(mulc(add(mulc(q[0], l.kh), q[1]), l.kw), q[2]);
-    Value* plane = gep(f32_, img, mulc(q[0], l.h * l.w));
-    Value* iw0 = add(mulc(q[2], g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
+  if (!r0) r0 = c64(0), rows = c64(l.ckk);
+  loopV(rows, [&](Value* r) {
+    Value* row = add(r0, r);  // (c, kh, kw)
+    Value* c = b_.CreateUDiv(row, c64(l.kh * l.kw));
+    Value* kh = b_.CreateURem(b_.CreateUDiv(row, c64(l.kw)), c64(l.kh));
+    Value* kw = b_.CreateURem(row, c64(l.kw));
+    Value* plane = gep(f32_, img, mulc(c, l.h * l.w));
+    Value* iw0 = add(mulc(kw, g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
     loop(l.oh, [&](Value* oh) {
-      Value* ih = add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(q[1], g.dilation[0])));
+      Value* ih = add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(kh, g.dilation[0])));
       Value* rowOk = inRange(ih, l.h);
       // the row's address only matters when it is in range (all lanes masked off otherwise)
       Value* src = b_.CreateGEP(f32_, plane, b_.CreateMul(ih, c64(l.w)));
-      Value* dst = gep(f32_, col, mulc(add(mulc(row, l.oh), oh), l.ow));
+      Value* dst = gep(f32_, col, mulc(add(mulc(r, l.oh), oh), l.ow));
       auto body = [&] {
         loop(chunks, [&](Value* ch) {
           Value* ow0 = mulc(ch, VW);
@@ -170,6 +183,86 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
   });
 }
 
+namespace {
+
+// col2im for column stride 1, as a gather: each vector of VW input
+// columns of dx sums its taps from the column matrix in registers, in
+// (kh, kw) order, and is stored once. The scatter form adds every row of
+// col into dx in (c, kh, kw, oh) order, so an element receives its
+// contributions in (kh, kw) order too, starting from the 0 of a cleared
+// dx: the same additions, the same bits. Taps outside the output (or
+// between strided rows) add nothing; an element without any is +0.
+void emitCol2ImGather(Emitter& e, const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col) {
+  IRBuilder<>& b = e.b_;
+  const int64_t VW = e.vecWidth_, chunks = (l.w + VW - 1) / VW;
+  const unsigned uVW = static_cast<unsigned>(VW);
+  auto* vt = FixedVectorType::get(e.f32_, uVW);
+  std::vector<Constant*> laneC;
+  for (int64_t k = 0; k < VW; ++k) laneC.push_back(b.getInt32(static_cast<uint32_t>(k)));
+  Value* lanes = ConstantVector::get(laneC);
+  Value* zero = Constant::getNullValue(vt);
+  auto splat32 = [&](int64_t v) { return b.CreateVectorSplat(uVW, b.getInt32(static_cast<uint32_t>(v))); };
+  Value* acc = e.alloca(vt);
+  e.nest({l.cg, l.h, chunks}, [&](const std::vector<Value*>& q) {
+    Value* iw0 = e.mulc(q[2], VW);
+    Value* iwv = b.CreateAdd(b.CreateVectorSplat(uVW, b.CreateTrunc(iw0, e.i32_)), lanes);
+    Value* iwOk = b.CreateICmpULT(iwv, splat32(l.w));
+    b.CreateStore(zero, acc);
+    e.loop(l.kh, [&](Value* kh) {
+      // output row of this tap: (ih + pad - kh*dilation) / stride, when whole and in range
+      Value* t = e.add(e.add(q[1], e.c64(g.pad[0])), e.mulc(kh, -g.dilation[0]));
+      Value* oh = g.stride[0] == 1 ? t : b.CreateUDiv(t, e.c64(g.stride[0]));
+      Value* ok = e.inRange(oh, l.oh);
+      if (g.stride[0] != 1) ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateURem(t, e.c64(g.stride[0])), e.c64(0)));
+      e.ifThen(ok, [&] {
+        Value* a = b.CreateLoad(vt, acc);
+        for (int64_t kw = 0; kw < l.kw; ++kw) {
+          Value* row = e.add(e.mulc(e.add(e.mulc(q[0], l.kh), kh), l.kw), e.c64(kw));  // (c, kh, kw)
+          int64_t shift = g.pad[1] - kw * g.dilation[1];                                  // ow = iw + shift
+          Value* owv = b.CreateAdd(iwv, splat32(shift));
+          Value* m = b.CreateAnd(iwOk, b.CreateICmpULT(owv, splat32(l.ow)));
+          // lanes whose tap is outside the row are masked off; the address only matters for the others
+          Value* at = b.CreateGEP(e.f32_, col, e.add(e.mulc(e.add(e.mulc(row, l.oh), oh), l.ow), e.add(iw0, e.c64(shift))));
+          Value* v = b.CreateMaskedLoad(vt, at, Align(4), m, zero);
+          a = b.CreateSelect(m, b.CreateFAdd(a, v), a);
+        }
+        b.CreateStore(a, acc);
+      });
+    });
+    Value* dst = e.gep(e.f32_, img, e.add(e.mulc(e.add(e.mulc(q[0], l.h), q[1]), l.w), iw0));
+    b.CreateMaskedStore(b.CreateLoad(vt, acc), dst, Align(4), iwOk);
+  });
+}
+
+// Emits `body(item, bufs)` as the function <kernel>.<suffix>(ctx, item) and
+// calls kiln_rt_parallel_for(items, it, ctx, cost) at the current point; ctx
+// carries the pointers `bufs`, which the body gets back as its own values.
+void parallelItems(Emitter& e, std::string_view suffix, int64_t items, int64_t cost, const std::vector<Value*>& bufs,
+                   const std::function<void(Value*, const std::vector<Value*>&)>& body) {
+  IRBuilder<>& b = e.b_;
+  Function* kernel = b.GetInsertBlock()->getParent();
+  StructType* ctxTy = StructType::get(e.ctx_, std::vector<Type*>(bufs.size(), e.ptr_));
+  Value* ctx = e.alloca(ctxTy);
+  for (unsigned i = 0; i < bufs.size(); ++i) b.CreateStore(bufs[i], b.CreateStructGEP(ctxTy, ctx, i));
+  Function* f = Function::Create(FunctionType::get(b.getVoidTy(), {e.ptr_, e.i64_}, false), Function::InternalLinkage,
+                                 fmt::format("{}.{}", kernel->getName().str(), suffix), e.m_.get());
+  e.setAttrs(f);
+  {
+    IRBuilderBase::InsertPointGuard guard(b);
+    b.SetInsertPoint(BasicBlock::Create(e.ctx_, "entry", f));
+    std::vector<Value*> own;
+    for (unsigned i = 0; i < bufs.size(); ++i)
+      own.push_back(b.CreateLoad(e.ptr_, b.CreateStructGEP(ctxTy, f->getArg(0), i)));
+    body(f->getArg(1), own);
+    b.CreateRetVoid();
+  }
+  FunctionCallee pfor = e.m_->getOrInsertFunction(
+      "kiln_rt_parallel_for", FunctionType::get(b.getVoidTy(), {e.i64_, e.ptr_, e.ptr_, e.i64_}, false));
+  b.CreateCall(pfor, {e.c64(items), f, ctx, e.c64(cost)});
+}
+
+}  // namespace
+
 void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
   lower::ConvLayout l = lower::convLayout(g_, n);
   ir::ConvGeom g = ir::convGeom(n.attrs);
@@ -178,54 +271,123 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
     return;
   }
   if (!scratch_) throw ir::CompileError(fmt::format("codegen: conv %{} has no scratch (internal error)", n.name));
-  auto scratchAt = [&](int64_t at) { return at < 0 ? nullptr : b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(at)); };
-  Value *col = scratchAt(l.colAt), *acc = scratchAt(l.accAt), *pack = scratchAt(l.packAt);
   const int64_t imgX = l.c * l.h * l.w, grpX = l.cg * l.h * l.w, imgY = l.o * l.ohw, grpY = l.og * l.ohw;
-  const int64_t grpW = l.og * l.ckk;
+  const int64_t grpW = l.og * l.ckk, flops = 2 * l.n * l.o * l.ckk * l.ohw;
   auto xAt = [&](Value* X, Value* b, Value* gr) { return gep(f32_, X, add(mulc(b, imgX), mulc(gr, grpX))); };
   auto yAt = [&](Value* Y, Value* b, Value* gr) { return gep(f32_, Y, add(mulc(b, imgY), mulc(gr, grpY))); };
+  auto bytesAt = [&](Value* base, Value* at) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, at); };
+  // item i's units [i*units/items, (i+1)*units/items) (never empty: items <= units), and its scratch slot
+  auto forUnits = [&](Value* item, Value* scratch, const std::function<void(Value*, Value*, Value*)>& unit) {
+    Value* lo = b_.CreateUDiv(mulc(item, l.units), c64(l.items));
+    Value* hi = b_.CreateUDiv(mulc(add(item, c64(1)), l.units), c64(l.items));
+    Value* slot = bytesAt(scratch, mulc(item, l.slotBytes));
+    Value* col = l.colAt < 0 ? nullptr : bytesAt(slot, c64(l.colAt));
+    Value* pack = bytesAt(slot, c64(l.packAt));
+    loopV(b_.CreateSub(hi, lo), [&](Value* u) { unit(add(lo, u), col, pack); });
+  };
   if (n.op == OpKind::Conv2d) {
-    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
-      Value* img = xAt(in[0], q[0], q[1]);
-      if (!l.direct) emitIm2Col(l, g, img, col, false);
-      GemmArgs ga;
-      ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
-      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = l.direct ? img : col, ga.C = yAt(out, q[0], q[1]);
-      ga.scratch = pack;
-      emitGemm(ga);
+    parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+      forUnits(item, p[3], [&](Value* b, Value* col, Value* pack) {
+        loop(l.groups, [&](Value* gr) {
+          Value* img = xAt(p[0], b, gr);
+          if (!l.direct) emitIm2Col(l, g, img, col, false);
+          GemmArgs ga;
+          ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+          ga.A = gep(f32_, p[1], mulc(gr, grpW)), ga.B = l.direct ? img : col, ga.C = yAt(p[2], b, gr);
+          ga.scratch = pack;
+          emitGemm(ga);
+        });
+      });
     });
     return;
   }
   if (n.op == OpKind::Conv2dBwdInput) {
-    if (!l.direct) zeroFill(out, n.type);
-    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
-      Value* img = xAt(out, q[0], q[1]);
-      GemmArgs ga;
-      ga.M = l.ckk, ga.N = l.ohw, ga.K = l.og, ga.ta = true, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
-      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = yAt(in[0], q[0], q[1]), ga.C = l.direct ? img : col;
-      ga.scratch = pack;
-      emitGemm(ga);
-      // direct: dx = 0 + dcol exactly, as a chain from +0 never ends at -0
-      if (!l.direct) emitIm2Col(l, g, img, col, true);
+    const bool gatherBack = !l.direct && g.stride[1] == 1;
+    parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+      forUnits(item, p[3], [&](Value* b, Value* col, Value* pack) {
+        if (!l.direct && !gatherBack) b_.CreateMemSet(xAt(p[2], b, c64(0)), b_.getInt8(0), imgX * 4, Align(4));
+        loop(l.groups, [&](Value* gr) {
+          Value* img = xAt(p[2], b, gr);
+          GemmArgs ga;
+          ga.M = l.ckk, ga.N = l.ohw, ga.K = l.og, ga.ta = true, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+          ga.A = gep(f32_, p[1], mulc(gr, grpW)), ga.B = yAt(p[0], b, gr), ga.C = l.direct ? img : col;
+          ga.scratch = pack;
+          emitGemm(ga);
+          // direct: dx = 0 + dcol exactly, as a chain from +0 never ends at -0
+          if (gatherBack) emitCol2ImGather(*this, l, g, img, col);
+          else if (!l.direct) emitIm2Col(l, g, img, col, true);
+        });
+      });
     });
     return;
   }
-  // the filter gradient, group by group: acc[ckk][og] summed over the images, then transposed into dw
-  loop(l.groups, [&](Value* gr) {
-    b_.CreateMemSet(acc, b_.getInt8(0), l.ckk * l.og * 4, Align(kAlign));
-    loop(l.n, [&](Value* b) {
-      Value* img = xAt(in[0], b, gr);
-      if (!l.direct) emitIm2Col(l, g, img, col, false);
-      GemmArgs ga;
-      ga.M = l.ckk, ga.N = l.og, ga.K = l.ohw, ga.tb = true, ga.accumulate = true;
-      ga.lda = l.ohw, ga.ldb = l.ohw, ga.ldc = l.og;
-      ga.A = l.direct ? img : col, ga.B = yAt(in[1], b, gr), ga.C = acc;
-      ga.scratch = pack;
-      emitGemm(ga);
+  // The filter gradient. First dy transposed image by image, dyT[b][(oh, ow)][o],
+  // so that the GEMM's B rows (one output position, the group's og
+  // channels) are contiguous.
+  Value* dyT = bytesAt(scratch_, c64(l.dyTAt));
+  Value* acc = bytesAt(scratch_, c64(l.accAt));
+  const int64_t VW = vecWidth_;
+  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  parallelItems(*this, "transpose", l.n, l.n * l.o * l.ohw * 8, {in[1], dyT}, [&](Value* b, const std::vector<Value*>& p) {
+    // a vector of VW channels at one position, gathered across VW rows of dy
+    const int64_t chunks = (l.o + VW - 1) / VW;
+    std::vector<Constant*> laneC;
+    for (int64_t k = 0; k < VW; ++k) laneC.push_back(b_.getInt64(static_cast<uint64_t>(k)));
+    Value* lanes = ConstantVector::get(laneC);
+    auto splat = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), v); };
+    nest({l.ohw, chunks}, [&](const std::vector<Value*>& q) {
+      Value* o0 = mulc(q[1], VW);
+      Value* ov = b_.CreateAdd(splat(o0), lanes);
+      Value* ok = b_.CreateICmpULT(ov, splat(c64(l.o)));
+      Value* src = gep(f32_, p[0], add(mulc(b, l.o * l.ohw), q[0]));
+      Value* x = b_.CreateMaskedGather(vt, b_.CreateGEP(f32_, src, b_.CreateMul(ov, splat(c64(l.ohw)))), Align(4), ok,
+                                       Constant::getNullValue(vt));
+      b_.CreateMaskedStore(x, gep(f32_, p[1], add(mulc(add(mulc(b, l.ohw), q[0]), l.o), o0)), Align(4), ok);
     });
-    Value* dw = gep(f32_, out, mulc(gr, grpW));
-    nest({l.og, l.ckk}, [&](const std::vector<Value*>& q) {
-      storeF(loadF(acc, add(mulc(q[1], l.og), q[0])), dw, add(mulc(q[0], l.ckk), q[1]));
+  });
+  // Then unit (group, chunk): acc rows [r0, r1) of the group summed over the
+  // images in order, transposed into dw at the end.
+  parallelItems(*this, "rows", l.items, flops, {in[0], dyT, acc, out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+    forUnits(item, p[4], [&](Value* unit, Value* col, Value* pack) {
+      Value* gr = b_.CreateUDiv(unit, c64(l.chunks));
+      Value* ch = b_.CreateURem(unit, c64(l.chunks));
+      Value* r0 = mulc(ch, l.rowsPer);
+      Value* accRows = gep(f32_, p[2], mulc(add(mulc(gr, l.ckk), r0), l.og));
+      // the last chunk holds the rest of the rows; GemmArgs take M as a constant, so one body per size
+      auto chunk = [&](int64_t rows) {
+        b_.CreateMemSet(accRows, b_.getInt8(0), rows * l.og * 4, Align(4));
+        loop(l.n, [&](Value* b) {
+          Value* img = xAt(p[0], b, gr);
+          if (!l.direct) emitIm2Col(l, g, img, col, false, r0, c64(rows));
+          GemmArgs ga;
+          ga.M = rows, ga.N = l.og, ga.K = l.ohw, ga.accumulate = true;
+          ga.lda = l.ohw, ga.ldb = l.o, ga.ldc = l.og;
+          ga.A = l.direct ? gep(f32_, img, mulc(r0, l.ohw)) : col;
+          ga.B = gep(f32_, p[1], add(mulc(b, l.ohw * l.o), mulc(gr, l.og))), ga.C = accRows;
+          ga.scratch = pack;
+          emitGemm(ga);
+        });
+        Value* dw = gep(f32_, p[3], add(mulc(gr, grpW), r0));
+        nest({l.og, rows}, [&](const std::vector<Value*>& q) {
+          storeF(loadF(accRows, add(mulc(q[1], l.og), q[0])), dw, add(mulc(q[0], l.ckk), q[1]));
+        });
+      };
+      const int64_t last = l.ckk - (l.chunks - 1) * l.rowsPer;
+      if (last == l.rowsPer) {
+        chunk(l.rowsPer);
+        return;
+      }
+      BasicBlock* isLast = BasicBlock::Create(ctx_, "chunk.last", b_.GetInsertBlock()->getParent());
+      BasicBlock* notLast = BasicBlock::Create(ctx_, "chunk", b_.GetInsertBlock()->getParent());
+      BasicBlock* done = BasicBlock::Create(ctx_, "chunk.done", b_.GetInsertBlock()->getParent());
+      b_.CreateCondBr(b_.CreateICmpEQ(ch, c64(l.chunks - 1)), isLast, notLast);
+      b_.SetInsertPoint(isLast);
+      chunk(last);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(notLast);
+      chunk(l.rowsPer);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(done);
     });
   });
 }

@@ -7,7 +7,9 @@
 // group offsets or the GEMM's strides shows as a mismatch. Shapes cover
 // stride, padding, dilation, groups, 1x1 (the direct path), odd sizes, rows
 // wider than a vector and channel counts past one GEMM k block. Pooling
-// cases reach the vectorized window paths and the scalar fallback.
+// cases reach the vectorized window paths and the scalar fallback. The conv
+// kernels run their images (filter gradient: row ranges) as parallel work
+// items; the larger cases here reach the thread pool.
 #include <cstring>
 #include <fmt/ranges.h>
 #include <set>
@@ -92,6 +94,22 @@ TEST_CASE("conv: im2col and GEMM conv kernels equal the interpreter bit for bit"
       {{1, 30, 6, 6}, {4, 30, 3, 3}, {{1, 1}, {1, 1}}},                // ckk 270: two GEMM k blocks
       {{3, 2, 17, 17}, {2, 2, 3, 3}, {{1, 1}, {0, 0}}},                // ohw 225, odd
       {{1, 1, 4, 4}, {1, 1, 4, 4}, {{1, 1}, {3, 3}}},                  // every tap padded somewhere
+  };
+  for (const ConvCase& c : cases) checkConv(c);
+}
+
+// Big enough (over 2 MFLOP) that the runtime spreads the work items over its
+// threads: images dealt unevenly to items (5 and 11 images, 8 items at
+// most), the filter gradient's row chunks with a shorter last chunk, groups.
+// CTest runs these with KILN_NUM_THREADS 1, 2 and 3: the results must equal
+// the interpreter's, whatever the thread count.
+TEST_CASE("conv: kernels split over threads equal the interpreter bit for bit") {
+  const ConvCase cases[] = {
+      {{5, 6, 14, 14}, {16, 6, 5, 5}, {{1, 1}, {2, 2}}},               // ckk 150: chunks of 19, the last 17
+      {{11, 3, 12, 12}, {16, 3, 5, 5}, {{1, 1}, {2, 2}}},              // 11 images over 8 items
+      {{5, 8, 20, 20}, {16, 4, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2}},    // groups: (group, chunk) units
+      {{9, 8, 23, 23}, {24, 8, 3, 3}, {{2, 1}, {2, 2}, {2, 2}}},       // stride, dilation
+      {{7, 40, 10, 10}, {48, 40, 1, 1}, {}},                           // 1x1: the direct path
   };
   for (const ConvCase& c : cases) checkConv(c);
 }
