@@ -248,7 +248,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
                   Value* r0 = nullptr, Value* rows = nullptr);
 
   void emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in);
-  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t planes);
+  void emitPoolScalar(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t planes);
 
   // SplitMix64's finalizer, as rt::mix64.
   Value* mix64(Value* x);

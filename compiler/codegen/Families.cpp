@@ -138,12 +138,8 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
   Value* lanes = ConstantVector::get(laneC);
   Value* zero = Constant::getNullValue(vt);
   auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateTrunc(v, i32_)); };
-  if (!r0) r0 = c64(0), rows = c64(l.ckk);
-  loopV(rows, [&](Value* r) {
-    Value* row = add(r0, r);  // (c, kh, kw)
-    Value* c = b_.CreateUDiv(row, c64(l.kh * l.kw));
-    Value* kh = b_.CreateURem(b_.CreateUDiv(row, c64(l.kw)), c64(l.kh));
-    Value* kw = b_.CreateURem(row, c64(l.kw));
+  // row r of col: (c, kh, kw), from r0 + r when a range is given
+  auto rowBody = [&](Value* r, Value* c, Value* kh, Value* kw) {
     Value* plane = gep(f32_, img, mulc(c, l.h * l.w));
     Value* iw0 = add(mulc(kw, g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
     loop(l.oh, [&](Value* oh) {
@@ -180,6 +176,17 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
       if (back) ifThen(rowOk, body);  // rows in the padding have nothing to add
       else body();
     });
+  };
+  if (!r0) {
+    nest({l.cg, l.kh, l.kw}, [&](const std::vector<Value*>& q) {
+      rowBody(add(mulc(add(mulc(q[0], l.kh), q[1]), l.kw), q[2]), q[0], q[1], q[2]);
+    });
+    return;
+  }
+  loopV(rows, [&](Value* r) {
+    Value* row = add(r0, r);
+    rowBody(r, b_.CreateUDiv(row, c64(l.kh * l.kw)), b_.CreateURem(b_.CreateUDiv(row, c64(l.kw)), c64(l.kh)),
+            b_.CreateURem(row, c64(l.kw)));
   });
 }
 
@@ -231,6 +238,58 @@ void emitCol2ImGather(Emitter& e, const lower::ConvLayout& l, const ir::ConvGeom
     });
     Value* dst = e.gep(e.f32_, img, e.add(e.mulc(e.add(e.mulc(q[0], l.h), q[1]), l.w), iw0));
     b.CreateMaskedStore(b.CreateLoad(vt, acc), dst, Align(4), iwOk);
+  });
+}
+
+// dst[cols][rows] = src[rows][cols]^T, in blocks of VW x VW held in
+// registers: VW rows loaded (masked at the edges), transposed by log2(VW)
+// rounds of two-vector shuffles (round s swaps bit s of the row index with
+// bit s of the lane index), stored as VW rows of dst.
+void emitTransposeBlocks(Emitter& e, Value* src, Value* dst, int64_t rows, int64_t cols) {
+  IRBuilder<>& b = e.b_;
+  const int64_t VW = e.vecWidth_;
+  const unsigned uVW = static_cast<unsigned>(VW);
+  auto* vt = FixedVectorType::get(e.f32_, uVW);
+  Value* zero = Constant::getNullValue(vt);
+  std::vector<Constant*> laneC;
+  for (int64_t k = 0; k < VW; ++k) laneC.push_back(b.getInt64(static_cast<uint64_t>(k)));
+  Value* lanes = ConstantVector::get(laneC);
+  auto lanesBelow = [&](Value* first, int64_t limit) {  // first + lane < limit
+    return b.CreateICmpULT(b.CreateAdd(b.CreateVectorSplat(uVW, first), lanes), b.CreateVectorSplat(uVW, e.c64(limit)));
+  };
+  auto rowMask = [&](Value* at, int64_t limit) {  // every lane, if at < limit
+    return b.CreateVectorSplat(uVW, b.CreateICmpULT(at, e.c64(limit)));
+  };
+  e.nest({(rows + VW - 1) / VW, (cols + VW - 1) / VW}, [&](const std::vector<Value*>& q) {
+    Value* r0 = e.mulc(q[0], VW);
+    Value* c0 = e.mulc(q[1], VW);
+    Value* colOk = lanesBelow(c0, cols);
+    std::vector<Value*> v;
+    for (int64_t i = 0; i < VW; ++i) {
+      Value* r = e.add(r0, e.c64(i));
+      Value* at = b.CreateGEP(e.f32_, src, e.add(e.mulc(r, cols), c0));
+      v.push_back(b.CreateMaskedLoad(vt, at, Align(4), b.CreateAnd(colOk, rowMask(r, rows)), zero));
+    }
+    for (int64_t bit = 1; bit < VW; bit *= 2) {
+      std::vector<int> lo(uVW), hi(uVW);
+      for (int64_t l = 0; l < VW; ++l) {
+        lo[static_cast<size_t>(l)] = static_cast<int>((l & bit) == 0 ? l : VW + l - bit);
+        hi[static_cast<size_t>(l)] = static_cast<int>((l & bit) == 0 ? l + bit : VW + l);
+      }
+      std::vector<Value*> w(v.size());
+      for (int64_t i = 0; i < VW; ++i) {
+        if (i & bit) continue;
+        w[static_cast<size_t>(i)] = b.CreateShuffleVector(v[static_cast<size_t>(i)], v[static_cast<size_t>(i | bit)], lo);
+        w[static_cast<size_t>(i | bit)] = b.CreateShuffleVector(v[static_cast<size_t>(i)], v[static_cast<size_t>(i | bit)], hi);
+      }
+      v = w;
+    }
+    Value* rowOk = lanesBelow(r0, rows);
+    for (int64_t j = 0; j < VW; ++j) {
+      Value* c = e.add(c0, e.c64(j));
+      Value* at = b.CreateGEP(e.f32_, dst, e.add(e.mulc(c, rows), r0));
+      b.CreateMaskedStore(v[static_cast<size_t>(j)], at, Align(4), b.CreateAnd(rowOk, rowMask(c, cols)));
+    }
   });
 }
 
@@ -326,24 +385,8 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
   // channels) are contiguous.
   Value* dyT = bytesAt(scratch_, c64(l.dyTAt));
   Value* acc = bytesAt(scratch_, c64(l.accAt));
-  const int64_t VW = vecWidth_;
-  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   parallelItems(*this, "transpose", l.n, l.n * l.o * l.ohw * 8, {in[1], dyT}, [&](Value* b, const std::vector<Value*>& p) {
-    // a vector of VW channels at one position, gathered across VW rows of dy
-    const int64_t chunks = (l.o + VW - 1) / VW;
-    std::vector<Constant*> laneC;
-    for (int64_t k = 0; k < VW; ++k) laneC.push_back(b_.getInt64(static_cast<uint64_t>(k)));
-    Value* lanes = ConstantVector::get(laneC);
-    auto splat = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), v); };
-    nest({l.ohw, chunks}, [&](const std::vector<Value*>& q) {
-      Value* o0 = mulc(q[1], VW);
-      Value* ov = b_.CreateAdd(splat(o0), lanes);
-      Value* ok = b_.CreateICmpULT(ov, splat(c64(l.o)));
-      Value* src = gep(f32_, p[0], add(mulc(b, l.o * l.ohw), q[0]));
-      Value* x = b_.CreateMaskedGather(vt, b_.CreateGEP(f32_, src, b_.CreateMul(ov, splat(c64(l.ohw)))), Align(4), ok,
-                                       Constant::getNullValue(vt));
-      b_.CreateMaskedStore(x, gep(f32_, p[1], add(mulc(add(mulc(b, l.ohw), q[0]), l.o), o0)), Align(4), ok);
-    });
+    emitTransposeBlocks(*this, gep(f32_, p[0], mulc(b, l.o * l.ohw)), gep(f32_, p[1], mulc(b, l.ohw * l.o)), l.o, l.ohw);
   });
   // Then unit (group, chunk): acc rows [r0, r1) of the group summed over the
   // images in order, transposed into dw at the end.
@@ -400,15 +443,16 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
 // gradients also need windows that do not overlap, so each input receives
 // at most one contribution: dx = 0 + dy (max, at the window's first
 // maximum) or 0 + dy/area (avg), written back through the inverse shuffles.
-// Returns false when the shape needs the scalar kernel.
-bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+// Covers NC planes (images x channels) from the pointers given. Returns
+// false when the shape needs the scalar kernel.
+bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t NC) {
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
   const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
                         : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
   ir::ConvGeom g = ir::convGeom(n.attrs);
-  const int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  const int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   const int64_t k0 = g.kernel[0], k1 = g.kernel[1], s0 = g.stride[0], s1 = g.stride[1];
   if (g.pad[0] != 0 || g.pad[1] != 0 || NC * OH * OW == 0 || (OH - 1) * s0 + k0 > H || (OW - 1) * s1 + k1 > W) return false;
   if (isGrad && (s0 < k0 || s1 < k1)) return false;
@@ -436,7 +480,8 @@ bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Va
   Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
   Value* area = b_.CreateVectorSplat(uVW, cf(static_cast<float>(k0 * k1)));
   // every input in some window, once: the stores cover dx and it needs no zeroing
-  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W)) zeroFill(out, n.type);
+  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W))
+    b_.CreateMemSet(out, b_.getInt8(0), NC * H * W * 4, Align(4));
   const int64_t chunks = (OW + VW - 1) / VW;
   nest({NC, OH, chunks}, [&](const std::vector<Value*>& q) {
     Value* ow0 = mulc(q[2], VW);
@@ -524,8 +569,40 @@ bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Va
   return true;
 }
 
+// The planes (images x channels) are independent: they are dealt to
+// kiln_rt_parallel_for as up to 16 equal runs (a divisor of their count),
+// each item running the vector or the scalar kernel over its run.
 void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
-  if (emitPoolVector(n, out, in)) return;
+  const bool fwd = n.op == OpKind::MaxPool2d || n.op == OpKind::AvgPool2d;
+  const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
+  const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
+                        : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
+  const int64_t NC = xs[0] * xs[1], xPlane = xs[2] * xs[3], yPlane = ys[2] * ys[3];
+  int64_t items = 1;
+  for (int64_t d = std::min<int64_t>(NC, 16); d > 1; --d)
+    if (NC % d == 0) {
+      items = d;
+      break;
+    }
+  const int64_t per = NC / items;
+  ir::ConvGeom g = ir::convGeom(n.attrs);
+  const int64_t cost = NC * std::max(xPlane, yPlane * g.kernel[0] * g.kernel[1]) * 4;
+  std::vector<Value*> bufs = in;
+  bufs.push_back(out);
+  parallelItems(*this, "planes", items, cost, bufs, [&](Value* item, const std::vector<Value*>& p) {
+    // operand planes: x and dx are [NC][H][W], y and dy [NC][OH][OW]
+    std::vector<Value*> ins;
+    for (size_t i = 0; i < in.size(); ++i) {
+      bool isY = n.op == OpKind::AvgPool2dGrad || (n.op == OpKind::MaxPool2dGrad && i == 1);
+      ins.push_back(gep(f32_, p[i], mulc(item, per * (isY ? yPlane : xPlane))));
+    }
+    Value* o = gep(f32_, p.back(), mulc(item, per * (fwd ? yPlane : xPlane)));
+    if (!emitPoolVector(n, o, ins, per)) emitPoolScalar(n, o, ins, per);
+  });
+}
+
+// The general pooling kernel, over NC planes from the pointers given.
+void Emitter::emitPoolScalar(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t NC) {
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
@@ -534,9 +611,9 @@ void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>&
   Value* X = n.op == OpKind::AvgPool2dGrad ? nullptr : in[0];
   Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
   ir::ConvGeom g = ir::convGeom(n.attrs);
-  int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   Value* area = cf(static_cast<float>(g.kernel[0] * g.kernel[1]));
-  if (isGrad) zeroFill(out, n.type);
+  if (isGrad) b_.CreateMemSet(out, b_.getInt8(0), NC * H * W * 4, Align(4));
   Value* best = alloca(f32_);
   Value* bestAt = alloca(i64_);
   Value* acc = alloca(f32_);

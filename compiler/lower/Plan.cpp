@@ -216,9 +216,10 @@ ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
   bool filter = node.op == OpKind::Conv2dBwdFilter;
   int64_t rows = l.ckk;  // column-matrix rows a unit needs
   if (filter) {
-    // enough chunks to deal kConvItems items, of at least 4 rows each, and
+    // enough chunks to deal kConvItems items, of at least 16 rows each (a
+    // chunk packs all of dy per image: fewer rows pay more for it), and
     // whole micro-kernel heights (6 rows) when that costs little balance
-    int64_t want = std::clamp((kConvItems + l.groups - 1) / l.groups, int64_t(1), (l.ckk + 3) / 4);
+    int64_t want = std::clamp((kConvItems + l.groups - 1) / l.groups, int64_t(1), (l.ckk + 15) / 16);
     l.rowsPer = (l.ckk + want - 1) / want;
     if (l.rowsPer >= 24) l.rowsPer = (l.rowsPer + 5) / 6 * 6;
     l.chunks = (l.ckk + l.rowsPer - 1) / l.rowsPer;
@@ -505,3 +506,4 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
 }
 
 }  // namespace kiln::lower
+

@@ -150,6 +150,9 @@ TEST_CASE("conv: pooling kernels and their gradients equal the interpreter bit f
       {{1, 2, 7, 7}, {3, 3}, {2, 2}, {1, 1}},      // overlap and padding: the scalar path
       {{1, 1, 6, 6}, {3, 3}, {1, 1}, {0, 0}},      // overlap without padding
       {{2, 1, 5, 70}, {1, 2}, {}, {0, 0}},         // a 1x2 window over long rows
+      {{3, 7, 6, 6}, {2, 2}, {}, {0, 0}},          // 21 planes: 7 items of 3
+      {{32, 32, 28, 28}, {2, 2}, {}, {0, 0}},      // big enough for the thread pool
+      {{32, 32, 15, 15}, {3, 3}, {2, 2}, {1, 1}},  // the scalar path, threaded
   };
   for (bool isMax : {true, false})
     for (const PoolCase& c : cases) checkPool(c, isMax);
