@@ -506,4 +506,3 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
 }
 
 }  // namespace kiln::lower
-
