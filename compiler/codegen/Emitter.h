@@ -251,10 +251,12 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
 
   // The three conv kernels: im2col + emitGemm (Families.cpp).
   void emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in);
-  void emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back);
+  void emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back,
+                  Value* r0 = nullptr, Value* rows = nullptr);
 
   void emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in);
-  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  bool emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t planes);
+  void emitPoolScalar(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t planes);
 
   // SplitMix64's finalizer, as rt::mix64.
   Value* mix64(Value* x);

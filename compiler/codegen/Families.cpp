@@ -104,10 +104,10 @@ void Emitter::emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>
   });
 }
 
-// Convolution through im2col + GEMM (lower::ConvLayout for the geometry and
-// the scratch layout). Per image and group, the column matrix
-// col[(c, kh, kw)][(oh, ow)] holds the input tap of each output position (0
-// in the padding):
+// Convolution through im2col + GEMM (lower::ConvLayout for the geometry,
+// the work split and the scratch layout). Per image and group, the column
+// matrix col[(c, kh, kw)][(oh, ow)] holds the input tap of each output
+// position (0 in the padding):
 //   conv2d            y[n, group] = w[group] · col                  (M og, K ckk, N ohw)
 //   conv2d_bwd_filter dw[group]^T += col · dy[n, group]^T           (M ckk, K ohw, N og),
 //                     summed over the images into a transposed accumulator
@@ -116,12 +116,21 @@ void Emitter::emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>
 // Every sum is emitGemm's one fma chain, so the interpreter (which computes
 // the same chains, interp/Kernels.cpp) agrees bit for bit. A 1x1 conv with
 // stride 1 and no padding uses the image itself as its column matrix.
+//
+// The work runs in parallel (kiln_rt_parallel_for), each item with its own
+// scratch slot: conv2d and conv2d_bwd_input over the images (an image's
+// outputs depend on that image alone), conv2d_bwd_filter over ranges of
+// the accumulator's rows (each row's sum over the images stays one chain
+// in image order, whichever thread runs it). The GEMM an item calls finds
+// the pool busy and runs inline. Results do not depend on the thread count.
 
-// Copies one image/group's taps into `col` (im2col), or adds `col` back into
-// the image (col2im: x += col, rows in (c, kh, kw, oh) order), vectorized
-// along ow: each vector of output columns reads its taps with one masked load
-// (stride 1) or gather, lanes in the padding masked off.
-void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back) {
+// Copies rows [r0, r0 + rows) of one image/group's column matrix into `col`
+// (im2col; col's row 0 is row r0), or adds `col` back into the image
+// (col2im, all rows: x += col, rows in (c, kh, kw, oh) order), vectorized
+// along ow: each vector of output columns reads its taps with one masked
+// load (stride 1) or gather, lanes in the padding masked off.
+void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back,
+                         Value* r0, Value* rows) {
   const int64_t VW = vecWidth_, chunks = (l.ow + VW - 1) / VW;
   auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   std::vector<Constant*> laneC;
@@ -129,16 +138,16 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
   Value* lanes = ConstantVector::get(laneC);
   Value* zero = Constant::getNullValue(vt);
   auto splat32 = [&](Value* v) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateTrunc(v, i32_)); };
-  nest({l.cg, l.kh, l.kw}, [&](const std::vector<Value*>& q) {
-    Value* row = add(mulc(add(mulc(q[0], l.kh), q[1]), l.kw), q[2]);
-    Value* plane = gep(f32_, img, mulc(q[0], l.h * l.w));
-    Value* iw0 = add(mulc(q[2], g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
+  // row r of col: (c, kh, kw), from r0 + r when a range is given
+  auto rowBody = [&](Value* r, Value* c, Value* kh, Value* kw) {
+    Value* plane = gep(f32_, img, mulc(c, l.h * l.w));
+    Value* iw0 = add(mulc(kw, g.dilation[1]), c64(-g.pad[1]));  // input column of output column 0
     loop(l.oh, [&](Value* oh) {
-      Value* ih = add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(q[1], g.dilation[0])));
+      Value* ih = add(mulc(oh, g.stride[0]), add(c64(-g.pad[0]), mulc(kh, g.dilation[0])));
       Value* rowOk = inRange(ih, l.h);
       // the row's address only matters when it is in range (all lanes masked off otherwise)
       Value* src = b_.CreateGEP(f32_, plane, b_.CreateMul(ih, c64(l.w)));
-      Value* dst = gep(f32_, col, mulc(add(mulc(row, l.oh), oh), l.ow));
+      Value* dst = gep(f32_, col, mulc(add(mulc(r, l.oh), oh), l.ow));
       auto body = [&] {
         loop(chunks, [&](Value* ch) {
           Value* ow0 = mulc(ch, VW);
@@ -167,8 +176,151 @@ void Emitter::emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Valu
       if (back) ifThen(rowOk, body);  // rows in the padding have nothing to add
       else body();
     });
+  };
+  if (!r0) {
+    nest({l.cg, l.kh, l.kw}, [&](const std::vector<Value*>& q) {
+      rowBody(add(mulc(add(mulc(q[0], l.kh), q[1]), l.kw), q[2]), q[0], q[1], q[2]);
+    });
+    return;
+  }
+  loopV(rows, [&](Value* r) {
+    Value* row = add(r0, r);
+    rowBody(r, b_.CreateUDiv(row, c64(l.kh * l.kw)), b_.CreateURem(b_.CreateUDiv(row, c64(l.kw)), c64(l.kh)),
+            b_.CreateURem(row, c64(l.kw)));
   });
 }
+
+namespace {
+
+// col2im for column stride 1, as a gather: each vector of VW input
+// columns of dx sums its taps from the column matrix in registers, in
+// (kh, kw) order, and is stored once. The scatter form adds every row of
+// col into dx in (c, kh, kw, oh) order, so an element receives its
+// contributions in (kh, kw) order too, starting from the 0 of a cleared
+// dx: the same additions, the same bits. Taps outside the output (or
+// between strided rows) add nothing; an element without any is +0.
+void emitCol2ImGather(Emitter& e, const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col) {
+  IRBuilder<>& b = e.b_;
+  const int64_t VW = e.vecWidth_, chunks = (l.w + VW - 1) / VW;
+  const unsigned uVW = static_cast<unsigned>(VW);
+  auto* vt = FixedVectorType::get(e.f32_, uVW);
+  std::vector<Constant*> laneC;
+  for (int64_t k = 0; k < VW; ++k) laneC.push_back(b.getInt32(static_cast<uint32_t>(k)));
+  Value* lanes = ConstantVector::get(laneC);
+  Value* zero = Constant::getNullValue(vt);
+  auto splat32 = [&](int64_t v) { return b.CreateVectorSplat(uVW, b.getInt32(static_cast<uint32_t>(v))); };
+  Value* acc = e.alloca(vt);
+  e.nest({l.cg, l.h, chunks}, [&](const std::vector<Value*>& q) {
+    Value* iw0 = e.mulc(q[2], VW);
+    Value* iwv = b.CreateAdd(b.CreateVectorSplat(uVW, b.CreateTrunc(iw0, e.i32_)), lanes);
+    Value* iwOk = b.CreateICmpULT(iwv, splat32(l.w));
+    b.CreateStore(zero, acc);
+    e.loop(l.kh, [&](Value* kh) {
+      // output row of this tap: (ih + pad - kh*dilation) / stride, when whole and in range
+      Value* t = e.add(e.add(q[1], e.c64(g.pad[0])), e.mulc(kh, -g.dilation[0]));
+      Value* oh = g.stride[0] == 1 ? t : b.CreateUDiv(t, e.c64(g.stride[0]));
+      Value* ok = e.inRange(oh, l.oh);
+      if (g.stride[0] != 1) ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateURem(t, e.c64(g.stride[0])), e.c64(0)));
+      e.ifThen(ok, [&] {
+        Value* a = b.CreateLoad(vt, acc);
+        for (int64_t kw = 0; kw < l.kw; ++kw) {
+          Value* row = e.add(e.mulc(e.add(e.mulc(q[0], l.kh), kh), l.kw), e.c64(kw));  // (c, kh, kw)
+          int64_t shift = g.pad[1] - kw * g.dilation[1];                                  // ow = iw + shift
+          Value* owv = b.CreateAdd(iwv, splat32(shift));
+          Value* m = b.CreateAnd(iwOk, b.CreateICmpULT(owv, splat32(l.ow)));
+          // lanes whose tap is outside the row are masked off; the address only matters for the others
+          Value* at = b.CreateGEP(e.f32_, col, e.add(e.mulc(e.add(e.mulc(row, l.oh), oh), l.ow), e.add(iw0, e.c64(shift))));
+          Value* v = b.CreateMaskedLoad(vt, at, Align(4), m, zero);
+          a = b.CreateSelect(m, b.CreateFAdd(a, v), a);
+        }
+        b.CreateStore(a, acc);
+      });
+    });
+    Value* dst = e.gep(e.f32_, img, e.add(e.mulc(e.add(e.mulc(q[0], l.h), q[1]), l.w), iw0));
+    b.CreateMaskedStore(b.CreateLoad(vt, acc), dst, Align(4), iwOk);
+  });
+}
+
+// dst[cols][rows] = src[rows][cols]^T, in blocks of VW x VW held in
+// registers: VW rows loaded (masked at the edges), transposed by log2(VW)
+// rounds of two-vector shuffles (round s swaps bit s of the row index with
+// bit s of the lane index), stored as VW rows of dst.
+void emitTransposeBlocks(Emitter& e, Value* src, Value* dst, int64_t rows, int64_t cols) {
+  IRBuilder<>& b = e.b_;
+  const int64_t VW = e.vecWidth_;
+  const unsigned uVW = static_cast<unsigned>(VW);
+  auto* vt = FixedVectorType::get(e.f32_, uVW);
+  Value* zero = Constant::getNullValue(vt);
+  std::vector<Constant*> laneC;
+  for (int64_t k = 0; k < VW; ++k) laneC.push_back(b.getInt64(static_cast<uint64_t>(k)));
+  Value* lanes = ConstantVector::get(laneC);
+  auto lanesBelow = [&](Value* first, int64_t limit) {  // first + lane < limit
+    return b.CreateICmpULT(b.CreateAdd(b.CreateVectorSplat(uVW, first), lanes), b.CreateVectorSplat(uVW, e.c64(limit)));
+  };
+  auto rowMask = [&](Value* at, int64_t limit) {  // every lane, if at < limit
+    return b.CreateVectorSplat(uVW, b.CreateICmpULT(at, e.c64(limit)));
+  };
+  e.nest({(rows + VW - 1) / VW, (cols + VW - 1) / VW}, [&](const std::vector<Value*>& q) {
+    Value* r0 = e.mulc(q[0], VW);
+    Value* c0 = e.mulc(q[1], VW);
+    Value* colOk = lanesBelow(c0, cols);
+    std::vector<Value*> v;
+    for (int64_t i = 0; i < VW; ++i) {
+      Value* r = e.add(r0, e.c64(i));
+      Value* at = b.CreateGEP(e.f32_, src, e.add(e.mulc(r, cols), c0));
+      v.push_back(b.CreateMaskedLoad(vt, at, Align(4), b.CreateAnd(colOk, rowMask(r, rows)), zero));
+    }
+    for (int64_t bit = 1; bit < VW; bit *= 2) {
+      std::vector<int> lo(uVW), hi(uVW);
+      for (int64_t l = 0; l < VW; ++l) {
+        lo[static_cast<size_t>(l)] = static_cast<int>((l & bit) == 0 ? l : VW + l - bit);
+        hi[static_cast<size_t>(l)] = static_cast<int>((l & bit) == 0 ? l + bit : VW + l);
+      }
+      std::vector<Value*> w(v.size());
+      for (int64_t i = 0; i < VW; ++i) {
+        if (i & bit) continue;
+        w[static_cast<size_t>(i)] = b.CreateShuffleVector(v[static_cast<size_t>(i)], v[static_cast<size_t>(i | bit)], lo);
+        w[static_cast<size_t>(i | bit)] = b.CreateShuffleVector(v[static_cast<size_t>(i)], v[static_cast<size_t>(i | bit)], hi);
+      }
+      v = w;
+    }
+    Value* rowOk = lanesBelow(r0, rows);
+    for (int64_t j = 0; j < VW; ++j) {
+      Value* c = e.add(c0, e.c64(j));
+      Value* at = b.CreateGEP(e.f32_, dst, e.add(e.mulc(c, rows), r0));
+      b.CreateMaskedStore(v[static_cast<size_t>(j)], at, Align(4), b.CreateAnd(rowOk, rowMask(c, cols)));
+    }
+  });
+}
+
+// Emits `body(item, bufs)` as the function <kernel>.<suffix>(ctx, item) and
+// calls kiln_rt_parallel_for(items, it, ctx, cost) at the current point; ctx
+// carries the pointers `bufs`, which the body gets back as its own values.
+void parallelItems(Emitter& e, std::string_view suffix, int64_t items, int64_t cost, const std::vector<Value*>& bufs,
+                   const std::function<void(Value*, const std::vector<Value*>&)>& body) {
+  IRBuilder<>& b = e.b_;
+  Function* kernel = b.GetInsertBlock()->getParent();
+  StructType* ctxTy = StructType::get(e.ctx_, std::vector<Type*>(bufs.size(), e.ptr_));
+  Value* ctx = e.alloca(ctxTy);
+  for (unsigned i = 0; i < bufs.size(); ++i) b.CreateStore(bufs[i], b.CreateStructGEP(ctxTy, ctx, i));
+  Function* f = Function::Create(FunctionType::get(b.getVoidTy(), {e.ptr_, e.i64_}, false), Function::InternalLinkage,
+                                 fmt::format("{}.{}", kernel->getName().str(), suffix), e.m_.get());
+  e.setAttrs(f);
+  {
+    IRBuilderBase::InsertPointGuard guard(b);
+    b.SetInsertPoint(BasicBlock::Create(e.ctx_, "entry", f));
+    std::vector<Value*> own;
+    for (unsigned i = 0; i < bufs.size(); ++i)
+      own.push_back(b.CreateLoad(e.ptr_, b.CreateStructGEP(ctxTy, f->getArg(0), i)));
+    body(f->getArg(1), own);
+    b.CreateRetVoid();
+  }
+  FunctionCallee pfor = e.m_->getOrInsertFunction(
+      "kiln_rt_parallel_for", FunctionType::get(b.getVoidTy(), {e.i64_, e.ptr_, e.ptr_, e.i64_}, false));
+  b.CreateCall(pfor, {e.c64(items), f, ctx, e.c64(cost)});
+}
+
+}  // namespace
 
 void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
   lower::ConvLayout l = lower::convLayout(g_, n);
@@ -178,54 +330,107 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
     return;
   }
   if (!scratch_) throw ir::CompileError(fmt::format("codegen: conv %{} has no scratch (internal error)", n.name));
-  auto scratchAt = [&](int64_t at) { return at < 0 ? nullptr : b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(at)); };
-  Value *col = scratchAt(l.colAt), *acc = scratchAt(l.accAt), *pack = scratchAt(l.packAt);
   const int64_t imgX = l.c * l.h * l.w, grpX = l.cg * l.h * l.w, imgY = l.o * l.ohw, grpY = l.og * l.ohw;
-  const int64_t grpW = l.og * l.ckk;
+  const int64_t grpW = l.og * l.ckk, flops = 2 * l.n * l.o * l.ckk * l.ohw;
   auto xAt = [&](Value* X, Value* b, Value* gr) { return gep(f32_, X, add(mulc(b, imgX), mulc(gr, grpX))); };
   auto yAt = [&](Value* Y, Value* b, Value* gr) { return gep(f32_, Y, add(mulc(b, imgY), mulc(gr, grpY))); };
+  auto bytesAt = [&](Value* base, Value* at) { return b_.CreateInBoundsGEP(b_.getInt8Ty(), base, at); };
+  // item i's units [i*units/items, (i+1)*units/items) (never empty: items <= units), and its scratch slot
+  auto forUnits = [&](Value* item, Value* scratch, const std::function<void(Value*, Value*, Value*)>& unit) {
+    Value* lo = b_.CreateUDiv(mulc(item, l.units), c64(l.items));
+    Value* hi = b_.CreateUDiv(mulc(add(item, c64(1)), l.units), c64(l.items));
+    Value* slot = bytesAt(scratch, mulc(item, l.slotBytes));
+    Value* col = l.colAt < 0 ? nullptr : bytesAt(slot, c64(l.colAt));
+    Value* pack = bytesAt(slot, c64(l.packAt));
+    loopV(b_.CreateSub(hi, lo), [&](Value* u) { unit(add(lo, u), col, pack); });
+  };
   if (n.op == OpKind::Conv2d) {
-    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
-      Value* img = xAt(in[0], q[0], q[1]);
-      if (!l.direct) emitIm2Col(l, g, img, col, false);
-      GemmArgs ga;
-      ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
-      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = l.direct ? img : col, ga.C = yAt(out, q[0], q[1]);
-      ga.scratch = pack;
-      emitGemm(ga);
+    parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+      forUnits(item, p[3], [&](Value* b, Value* col, Value* pack) {
+        loop(l.groups, [&](Value* gr) {
+          Value* img = xAt(p[0], b, gr);
+          if (!l.direct) emitIm2Col(l, g, img, col, false);
+          GemmArgs ga;
+          ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+          ga.A = gep(f32_, p[1], mulc(gr, grpW)), ga.B = l.direct ? img : col, ga.C = yAt(p[2], b, gr);
+          ga.scratch = pack;
+          emitGemm(ga);
+        });
+      });
     });
     return;
   }
   if (n.op == OpKind::Conv2dBwdInput) {
-    if (!l.direct) zeroFill(out, n.type);
-    nest({l.n, l.groups}, [&](const std::vector<Value*>& q) {
-      Value* img = xAt(out, q[0], q[1]);
-      GemmArgs ga;
-      ga.M = l.ckk, ga.N = l.ohw, ga.K = l.og, ga.ta = true, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
-      ga.A = gep(f32_, in[1], mulc(q[1], grpW)), ga.B = yAt(in[0], q[0], q[1]), ga.C = l.direct ? img : col;
-      ga.scratch = pack;
-      emitGemm(ga);
-      // direct: dx = 0 + dcol exactly, as a chain from +0 never ends at -0
-      if (!l.direct) emitIm2Col(l, g, img, col, true);
+    const bool gatherBack = !l.direct && g.stride[1] == 1;
+    parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+      forUnits(item, p[3], [&](Value* b, Value* col, Value* pack) {
+        if (!l.direct && !gatherBack) b_.CreateMemSet(xAt(p[2], b, c64(0)), b_.getInt8(0), imgX * 4, Align(4));
+        loop(l.groups, [&](Value* gr) {
+          Value* img = xAt(p[2], b, gr);
+          GemmArgs ga;
+          ga.M = l.ckk, ga.N = l.ohw, ga.K = l.og, ga.ta = true, ga.lda = l.ckk, ga.ldb = l.ohw, ga.ldc = l.ohw;
+          ga.A = gep(f32_, p[1], mulc(gr, grpW)), ga.B = yAt(p[0], b, gr), ga.C = l.direct ? img : col;
+          ga.scratch = pack;
+          emitGemm(ga);
+          // direct: dx = 0 + dcol exactly, as a chain from +0 never ends at -0
+          if (gatherBack) emitCol2ImGather(*this, l, g, img, col);
+          else if (!l.direct) emitIm2Col(l, g, img, col, true);
+        });
+      });
     });
     return;
   }
-  // the filter gradient, group by group: acc[ckk][og] summed over the images, then transposed into dw
-  loop(l.groups, [&](Value* gr) {
-    b_.CreateMemSet(acc, b_.getInt8(0), l.ckk * l.og * 4, Align(kAlign));
-    loop(l.n, [&](Value* b) {
-      Value* img = xAt(in[0], b, gr);
-      if (!l.direct) emitIm2Col(l, g, img, col, false);
-      GemmArgs ga;
-      ga.M = l.ckk, ga.N = l.og, ga.K = l.ohw, ga.tb = true, ga.accumulate = true;
-      ga.lda = l.ohw, ga.ldb = l.ohw, ga.ldc = l.og;
-      ga.A = l.direct ? img : col, ga.B = yAt(in[1], b, gr), ga.C = acc;
-      ga.scratch = pack;
-      emitGemm(ga);
-    });
-    Value* dw = gep(f32_, out, mulc(gr, grpW));
-    nest({l.og, l.ckk}, [&](const std::vector<Value*>& q) {
-      storeF(loadF(acc, add(mulc(q[1], l.og), q[0])), dw, add(mulc(q[0], l.ckk), q[1]));
+  // The filter gradient. First dy transposed image by image, dyT[b][(oh, ow)][o],
+  // so that the GEMM's B rows (one output position, the group's og
+  // channels) are contiguous.
+  Value* dyT = bytesAt(scratch_, c64(l.dyTAt));
+  Value* acc = bytesAt(scratch_, c64(l.accAt));
+  parallelItems(*this, "transpose", l.n, l.n * l.o * l.ohw * 8, {in[1], dyT}, [&](Value* b, const std::vector<Value*>& p) {
+    emitTransposeBlocks(*this, gep(f32_, p[0], mulc(b, l.o * l.ohw)), gep(f32_, p[1], mulc(b, l.ohw * l.o)), l.o, l.ohw);
+  });
+  // Then unit (group, chunk): acc rows [r0, r1) of the group summed over the
+  // images in order, transposed into dw at the end.
+  parallelItems(*this, "rows", l.items, flops, {in[0], dyT, acc, out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+    forUnits(item, p[4], [&](Value* unit, Value* col, Value* pack) {
+      Value* gr = b_.CreateUDiv(unit, c64(l.chunks));
+      Value* ch = b_.CreateURem(unit, c64(l.chunks));
+      Value* r0 = mulc(ch, l.rowsPer);
+      Value* accRows = gep(f32_, p[2], mulc(add(mulc(gr, l.ckk), r0), l.og));
+      // the last chunk holds the rest of the rows; GemmArgs take M as a constant, so one body per size
+      auto chunk = [&](int64_t rows) {
+        b_.CreateMemSet(accRows, b_.getInt8(0), rows * l.og * 4, Align(4));
+        loop(l.n, [&](Value* b) {
+          Value* img = xAt(p[0], b, gr);
+          if (!l.direct) emitIm2Col(l, g, img, col, false, r0, c64(rows));
+          GemmArgs ga;
+          ga.M = rows, ga.N = l.og, ga.K = l.ohw, ga.accumulate = true;
+          ga.lda = l.ohw, ga.ldb = l.o, ga.ldc = l.og;
+          ga.A = l.direct ? gep(f32_, img, mulc(r0, l.ohw)) : col;
+          ga.B = gep(f32_, p[1], add(mulc(b, l.ohw * l.o), mulc(gr, l.og))), ga.C = accRows;
+          ga.scratch = pack;
+          emitGemm(ga);
+        });
+        Value* dw = gep(f32_, p[3], add(mulc(gr, grpW), r0));
+        nest({l.og, rows}, [&](const std::vector<Value*>& q) {
+          storeF(loadF(accRows, add(mulc(q[1], l.og), q[0])), dw, add(mulc(q[0], l.ckk), q[1]));
+        });
+      };
+      const int64_t last = l.ckk - (l.chunks - 1) * l.rowsPer;
+      if (last == l.rowsPer) {
+        chunk(l.rowsPer);
+        return;
+      }
+      BasicBlock* isLast = BasicBlock::Create(ctx_, "chunk.last", b_.GetInsertBlock()->getParent());
+      BasicBlock* notLast = BasicBlock::Create(ctx_, "chunk", b_.GetInsertBlock()->getParent());
+      BasicBlock* done = BasicBlock::Create(ctx_, "chunk.done", b_.GetInsertBlock()->getParent());
+      b_.CreateCondBr(b_.CreateICmpEQ(ch, c64(l.chunks - 1)), isLast, notLast);
+      b_.SetInsertPoint(isLast);
+      chunk(last);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(notLast);
+      chunk(l.rowsPer);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(done);
     });
   });
 }
@@ -238,15 +443,16 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
 // gradients also need windows that do not overlap, so each input receives
 // at most one contribution: dx = 0 + dy (max, at the window's first
 // maximum) or 0 + dy/area (avg), written back through the inverse shuffles.
-// Returns false when the shape needs the scalar kernel.
-bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+// Covers NC planes (images x channels) from the pointers given. Returns
+// false when the shape needs the scalar kernel.
+bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t NC) {
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
   const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
                         : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
   ir::ConvGeom g = ir::convGeom(n.attrs);
-  const int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  const int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   const int64_t k0 = g.kernel[0], k1 = g.kernel[1], s0 = g.stride[0], s1 = g.stride[1];
   if (g.pad[0] != 0 || g.pad[1] != 0 || NC * OH * OW == 0 || (OH - 1) * s0 + k0 > H || (OW - 1) * s1 + k1 > W) return false;
   if (isGrad && (s0 < k0 || s1 < k1)) return false;
@@ -274,7 +480,8 @@ bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Va
   Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
   Value* area = b_.CreateVectorSplat(uVW, cf(static_cast<float>(k0 * k1)));
   // every input in some window, once: the stores cover dx and it needs no zeroing
-  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W)) zeroFill(out, n.type);
+  if (isGrad && !(s0 == k0 && s1 == k1 && OH * s0 == H && OW * s1 == W))
+    b_.CreateMemSet(out, b_.getInt8(0), NC * H * W * 4, Align(4));
   const int64_t chunks = (OW + VW - 1) / VW;
   nest({NC, OH, chunks}, [&](const std::vector<Value*>& q) {
     Value* ow0 = mulc(q[2], VW);
@@ -362,8 +569,40 @@ bool Emitter::emitPoolVector(const ir::Node& n, Value* out, const std::vector<Va
   return true;
 }
 
+// The planes (images x channels) are independent: they are dealt to
+// kiln_rt_parallel_for as up to 16 equal runs (a divisor of their count),
+// each item running the vector or the scalar kernel over its run.
 void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
-  if (emitPoolVector(n, out, in)) return;
+  const bool fwd = n.op == OpKind::MaxPool2d || n.op == OpKind::AvgPool2d;
+  const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
+  const ir::Shape& ys = n.op == OpKind::MaxPool2dGrad ? g_.type(n.operands[1]).shape
+                        : n.op == OpKind::AvgPool2dGrad ? g_.type(n.operands[0]).shape : n.type.shape;
+  const int64_t NC = xs[0] * xs[1], xPlane = xs[2] * xs[3], yPlane = ys[2] * ys[3];
+  int64_t items = 1;
+  for (int64_t d = std::min<int64_t>(NC, 16); d > 1; --d)
+    if (NC % d == 0) {
+      items = d;
+      break;
+    }
+  const int64_t per = NC / items;
+  ir::ConvGeom g = ir::convGeom(n.attrs);
+  const int64_t cost = NC * std::max(xPlane, yPlane * g.kernel[0] * g.kernel[1]) * 4;
+  std::vector<Value*> bufs = in;
+  bufs.push_back(out);
+  parallelItems(*this, "planes", items, cost, bufs, [&](Value* item, const std::vector<Value*>& p) {
+    // operand planes: x and dx are [NC][H][W], y and dy [NC][OH][OW]
+    std::vector<Value*> ins;
+    for (size_t i = 0; i < in.size(); ++i) {
+      bool isY = n.op == OpKind::AvgPool2dGrad || (n.op == OpKind::MaxPool2dGrad && i == 1);
+      ins.push_back(gep(f32_, p[i], mulc(item, per * (isY ? yPlane : xPlane))));
+    }
+    Value* o = gep(f32_, p.back(), mulc(item, per * (fwd ? yPlane : xPlane)));
+    if (!emitPoolVector(n, o, ins, per)) emitPoolScalar(n, o, ins, per);
+  });
+}
+
+// The general pooling kernel, over NC planes from the pointers given.
+void Emitter::emitPoolScalar(const ir::Node& n, Value* out, const std::vector<Value*>& in, int64_t NC) {
   bool isMax = n.op == OpKind::MaxPool2d || n.op == OpKind::MaxPool2dGrad;
   bool isGrad = n.op == OpKind::MaxPool2dGrad || n.op == OpKind::AvgPool2dGrad;
   const ir::Shape& xs = n.op == OpKind::AvgPool2dGrad ? n.type.shape : g_.type(n.operands[0]).shape;
@@ -372,9 +611,9 @@ void Emitter::emitPool(const ir::Node& n, Value* out, const std::vector<Value*>&
   Value* X = n.op == OpKind::AvgPool2dGrad ? nullptr : in[0];
   Value* DY = n.op == OpKind::MaxPool2dGrad ? in[1] : n.op == OpKind::AvgPool2dGrad ? in[0] : nullptr;
   ir::ConvGeom g = ir::convGeom(n.attrs);
-  int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   Value* area = cf(static_cast<float>(g.kernel[0] * g.kernel[1]));
-  if (isGrad) zeroFill(out, n.type);
+  if (isGrad) b_.CreateMemSet(out, b_.getInt8(0), NC * H * W * 4, Align(4));
   Value* best = alloca(f32_);
   Value* bestAt = alloca(i64_);
   Value* acc = alloca(f32_);

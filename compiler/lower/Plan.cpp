@@ -223,19 +223,39 @@ ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
   l.direct = l.kh == 1 && l.kw == 1 && geom.stride[0] == 1 && geom.stride[1] == 1 && geom.pad[0] == 0 &&
              geom.pad[1] == 0 && l.oh == l.h && l.ow == l.w;
   if (l.n * l.o * l.ckk * l.ohw == 0) return l;  // an empty sum or an empty result: no GEMM
+  bool filter = node.op == OpKind::Conv2dBwdFilter;
+  int64_t rows = l.ckk;  // column-matrix rows a unit needs
+  if (filter) {
+    // enough chunks to deal kConvItems items, of at least 16 rows each (a
+    // chunk packs all of dy per image: fewer rows pay more for it), and
+    // whole micro-kernel heights (6 rows) when that costs little balance
+    int64_t want = std::clamp((kConvItems + l.groups - 1) / l.groups, int64_t(1), (l.ckk + 15) / 16);
+    l.rowsPer = (l.ckk + want - 1) / want;
+    if (l.rowsPer >= 24) l.rowsPer = (l.rowsPer + 5) / 6 * 6;
+    l.chunks = (l.ckk + l.rowsPer - 1) / l.rowsPer;
+    rows = l.rowsPer;
+    l.units = l.groups * l.chunks;
+  } else {
+    l.units = l.n;
+  }
+  l.items = std::min(l.units, kConvItems);
   int64_t at = 0;
   if (!l.direct) {
     l.colAt = at;
-    at += alignUp(l.ckk * l.ohw * 4);
-  }
-  if (node.op == OpKind::Conv2dBwdFilter) {
-    l.accAt = at;
-    at += alignUp(l.ckk * l.og * 4);
+    at += alignUp(rows * l.ohw * 4);
   }
   l.packAt = at;
   // the GEMM's (k, n): forward (ckk, ohw), input gradient (og, ohw), filter gradient (ohw, og)
   at += node.op == OpKind::Conv2d ? gemmScratchBytes(l.ckk, l.ohw)
         : node.op == OpKind::Conv2dBwdInput ? gemmScratchBytes(l.og, l.ohw) : gemmScratchBytes(l.ohw, l.og);
+  l.slotBytes = at;
+  at *= l.items;
+  if (filter) {
+    l.accAt = at;
+    at += alignUp(l.groups * l.ckk * l.og * 4);
+    l.dyTAt = at;
+    at += alignUp(l.n * l.ohw * l.o * 4);
+  }
   l.bytes = at;
   return l;
 }

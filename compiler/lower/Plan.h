@@ -153,16 +153,26 @@ inline constexpr int64_t kGemmMaxNR = 32;
 int64_t gemmScratchBytes(int64_t k, int64_t n);
 
 // A conv kernel's geometry (conv2d, conv2d_bwd_input, conv2d_bwd_filter;
-// x [n,c,h,w], w [o,cg,kh,kw], y [n,o,oh,ow]) and its scratch layout, shared
-// by the plan and codegen (Families.cpp): the per-image column matrix
-// [ckk = cg*kh*kw][ohw = oh*ow] (none when `direct`), the filter gradient's
-// transposed accumulator [ckk][og] (bwd_filter only) and the GEMM's packing
-// space, at 64-aligned byte offsets (-1: not used).
+// x [n,c,h,w], w [o,cg,kh,kw], y [n,o,oh,ow]) and its work split and scratch
+// layout, shared by the plan and codegen (Families.cpp). The kernel's work
+// is `units` independent pieces: conv2d and conv2d_bwd_input, the images;
+// conv2d_bwd_filter, (group, row chunk) pairs, each group's ckk rows cut
+// into `chunks` ranges of `rowsPer` rows (the last one the rest; each
+// element's sum over the images stays one chain in image order). The units are dealt as `items` contiguous runs
+// to kiln_rt_parallel_for; item i works in scratch slot i (`slotBytes` at
+// i * slotBytes), which holds its column matrix [rows][ohw] at colAt (none
+// when `direct`) and its GEMM packing space at packAt (slot-relative
+// offsets). conv2d_bwd_filter also has, after the slots, the transposed
+// accumulator [groups*ckk][og] at accAt and dy transposed image by image
+// ([n][ohw][o], the GEMM's B with unit-stride rows) at dyTAt. Offsets are
+// 64-aligned bytes, -1 when not used.
+inline constexpr int64_t kConvItems = 8;
 struct ConvLayout {
   int64_t n = 0, c = 0, h = 0, w = 0, o = 0, kh = 0, kw = 0, oh = 0, ow = 0, cg = 0, og = 0, ckk = 0, ohw = 0;
   int64_t groups = 1;
   bool direct = false;  // 1x1, stride 1, no padding: the image is its own column matrix
-  int64_t colAt = -1, accAt = -1, packAt = -1, bytes = 0;
+  int64_t units = 0, chunks = 1, rowsPer = 0, items = 0, slotBytes = 0;
+  int64_t colAt = -1, packAt = -1, accAt = -1, dyTAt = -1, bytes = 0;
 };
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node);
 

@@ -51,6 +51,11 @@ inline void relax() {
 #endif
 }
 
+// Set while a thread runs the pool's items: a parallel_for called from an
+// item (a conv's GEMM) runs inline without asking the pool, which its own
+// caller holds (try_lock on a mutex the thread owns is undefined).
+thread_local bool inItem = false;
+
 class Pool {
 public:
   explicit Pool(int n) {
@@ -94,7 +99,9 @@ private:
   static constexpr int kSpinYields = 200;
 
   void drain() {
+    inItem = true;
     for (int64_t i; (i = next_.fetch_add(1)) < n_;) fn_(ctx_, i);
+    inItem = false;
   }
 
   void work() {
@@ -156,7 +163,8 @@ int threads() {
 }  // namespace kiln::rt
 
 extern "C" void kiln_rt_parallel_for(int64_t n, void (*fn)(void* ctx, int64_t i), void* ctx, int64_t cost) {
-  if (n > 1 && cost >= kiln::rt::kMinParallelCost && kiln::rt::threads() > 1 && !kiln::rt::inForkedChild.load() &&
+  if (n > 1 && cost >= kiln::rt::kMinParallelCost && kiln::rt::threads() > 1 && !kiln::rt::inItem &&
+      !kiln::rt::inForkedChild.load() &&
       kiln::rt::pool().run(n, fn, ctx))
     return;
   for (int64_t i = 0; i < n; ++i) fn(ctx, i);

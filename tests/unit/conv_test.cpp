@@ -7,7 +7,9 @@
 // group offsets or the GEMM's strides shows as a mismatch. Shapes cover
 // stride, padding, dilation, groups, 1x1 (the direct path), odd sizes, rows
 // wider than a vector and channel counts past one GEMM k block. Pooling
-// cases reach the vectorized window paths and the scalar fallback.
+// cases reach the vectorized window paths and the scalar fallback. The conv
+// kernels run their images (filter gradient: row ranges) as parallel work
+// items; the larger cases here reach the thread pool.
 #include <cstring>
 #include <fmt/ranges.h>
 #include <set>
@@ -96,6 +98,22 @@ TEST_CASE("conv: im2col and GEMM conv kernels equal the interpreter bit for bit"
   for (const ConvCase& c : cases) checkConv(c);
 }
 
+// Big enough (over 2 MFLOP) that the runtime spreads the work items over its
+// threads: images dealt unevenly to items (5 and 11 images, 8 items at
+// most), the filter gradient's row chunks with a shorter last chunk, groups.
+// CTest runs these with KILN_NUM_THREADS 1, 2 and 3: the results must equal
+// the interpreter's, whatever the thread count.
+TEST_CASE("conv: kernels split over threads equal the interpreter bit for bit") {
+  const ConvCase cases[] = {
+      {{5, 6, 14, 14}, {16, 6, 5, 5}, {{1, 1}, {2, 2}}},               // ckk 150: chunks of 19, the last 17
+      {{11, 3, 12, 12}, {16, 3, 5, 5}, {{1, 1}, {2, 2}}},              // 11 images over 8 items
+      {{5, 8, 20, 20}, {16, 4, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2}},    // groups: (group, chunk) units
+      {{9, 8, 23, 23}, {24, 8, 3, 3}, {{2, 1}, {2, 2}, {2, 2}}},       // stride, dilation
+      {{7, 40, 10, 10}, {48, 40, 1, 1}, {}},                           // 1x1: the direct path
+  };
+  for (const ConvCase& c : cases) checkConv(c);
+}
+
 TEST_CASE("conv: a filter gradient summed over many images spans GEMM k blocks") {
   checkConv({{5, 2, 12, 12}, {3, 2, 3, 3}, {{1, 1}, {1, 1}}});  // 5 images of 144 positions
 }
@@ -132,6 +150,9 @@ TEST_CASE("conv: pooling kernels and their gradients equal the interpreter bit f
       {{1, 2, 7, 7}, {3, 3}, {2, 2}, {1, 1}},      // overlap and padding: the scalar path
       {{1, 1, 6, 6}, {3, 3}, {1, 1}, {0, 0}},      // overlap without padding
       {{2, 1, 5, 70}, {1, 2}, {}, {0, 0}},         // a 1x2 window over long rows
+      {{3, 7, 6, 6}, {2, 2}, {}, {0, 0}},          // 21 planes: 7 items of 3
+      {{32, 32, 28, 28}, {2, 2}, {}, {0, 0}},      // big enough for the thread pool
+      {{32, 32, 15, 15}, {3, 3}, {2, 2}, {1, 1}},  // the scalar path, threaded
   };
   for (bool isMax : {true, false})
     for (const PoolCase& c : cases) checkPool(c, isMax);
