@@ -227,6 +227,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use
   StructType* gemmCtxType();
   Function* gemmTileFunction(StructType* ctxTy);
+  Function* gemmPackFunction(StructType* ctxTy);
 
   void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
@@ -277,7 +278,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   int64_t vecWidth_ = 4;      // f32 lanes of the widest vector the target has
   Value* scratch_ = nullptr;
   Function* gemmFn_ = nullptr;
-  Function* gemmTileFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
+  Function* gemmTileFn_ = nullptr;
+  Function* gemmPackFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
   std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
 };
 

@@ -33,6 +33,7 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = 6;   // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
+constexpr size_t kGemmCtxFields = 17;  // gemmCtxType()
 }
 
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
@@ -87,9 +88,7 @@ Function* Emitter::gemmFunction() {
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
         *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12);
 
-  const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
-  VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
-  Value* zero = Constant::getNullValue(vt);
+  const int64_t NR = 2 * vecWidth_;
   Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
   Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
   Value* fullPanels = udivc(N, NR);
@@ -97,58 +96,34 @@ Function* Emitter::gemmFunction() {
 
   StructType* ctxTy = gemmCtxType();
   Value* gemmCtx = alloca(ctxTy);
+  Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
+  Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
+  // Who packs: with few rows each work item is one panel with all its row
+  // blocks, and packs that panel itself first (packing then runs on every
+  // thread, and the panel is hot in L1 for the micro-kernels). Otherwise the
+  // panels are packed by a parallel_for of their own before the tiles.
+  Value* packInTile = b_.CreateICmpEQ(rowBlocks, c64(1));
+  Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
+  FunctionCallee pfor = m_->getOrInsertFunction(
+      "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
+  Function* packFn = gemmPackFunction(ctxTy);
+  Function* tileFn = gemmTileFunction(ctxTy);
 
   loopV(nBlocks, [&](Value* kb) {
     Value* k0 = b_.CreateMul(kb, KCs);
     Value* kc = smin(b_.CreateSub(K, k0), KCs);
     // the first block starts from 0, unless accumulating into C
     Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
-    auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
-
-    // pack op(B)[k0 .. k0+kc) into panels Bp[p][kk][0 .. NR), zero-padded
-    Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
-    BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
-    BasicBlock* packN = BasicBlock::Create(ctx_, "pack.n", f);
-    BasicBlock* packed = BasicBlock::Create(ctx_, "packed", f);
-    b_.CreateCondBr(tb, packT, packN);
-    b_.SetInsertPoint(packN);  // B is [K][ldb]: rows of op(B) are contiguous
-    loopV(panels, [&](Value* p) {
-      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      loopV(kc, [&](Value* kk) {
-        Value* src = gep(f32_, B, add(b_.CreateMul(add(k0, kk), ldb), mulc(p, NR)));
-        Value* dst = gep(f32_, Bp, panelAt(p, kk));
-        for (int64_t v = 0; v < NV; ++v) {
-          Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, c64(v * VW)), Align(4), laneMask(v, cols), zero);
-          b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
-        }
-      });
-    });
-    b_.CreateBr(packed);
-    b_.SetInsertPoint(packT);  // B is [N][ldb]: columns of op(B) are contiguous
-    loopV(panels, [&](Value* p) {
-      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      loopV(cols, [&](Value* jj) {
-        Value* row = gep(f32_, B, add(b_.CreateMul(add(mulc(p, NR), jj), ldb), k0));
-        loopV(kc, [&](Value* kk) { storeF(loadF(row, kk), Bp, add(panelAt(p, kk), jj)); });
-      });
-      Value* pad = b_.CreateSub(c64(NR), cols);
-      loopV0(pad, [&](Value* jj) {
-        loopV(kc, [&](Value* kk) { storeF(cf(0.0), Bp, add(panelAt(p, kk), add(jj, cols))); });
-      });
-    });
-    b_.CreateBr(packed);
-    b_.SetInsertPoint(packed);
-
+    Value* ctxv = gemmCtx;
+    Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
+                       B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_)};
+    static_assert(std::size(fields) == kGemmCtxFields);
+    for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
     // runtime's threads (rt/Parallel.h), which runs small GEMMs inline
-    Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
-    Value* ctxv = gemmCtx;
-    Value* fields[] = {M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels};
-    for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     Value* cost = b_.CreateMul(b_.CreateMul(M, N), b_.CreateMul(kc, c64(2)));
-    FunctionCallee pfor = m_->getOrInsertFunction(
-        "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
-    b_.CreateCall(pfor, {b_.CreateMul(rowBlocks, panels), gemmTileFunction(ctxTy), ctxv, cost});
+    ifThen(b_.CreateNot(packInTile), [&] { b_.CreateCall(pfor, {panels, packFn, ctxv, cost}); });
+    b_.CreateCall(pfor, {items, tileFn, ctxv, cost});
   });
   b_.CreateRetVoid();
   return f;
@@ -163,8 +138,104 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 }
 
 StructType* Emitter::gemmCtxType() {
-  // what a tile needs: M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, first, KCs, panels
-  return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_});
+  // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
+  // kc, first, KCs, panels, B, ldb, tb, packInTile
+  return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
+                                i64_, i64_, i64_});
+}
+
+// kiln.gemm.pack(ctx, p): packs panel p of the current k block,
+// Bp[p][kk][0 .. NR) = op(B)[k0 + kk][p*NR ..], zero-padded past N.
+Function* Emitter::gemmPackFunction(StructType* ctxTy) {
+  if (gemmPackFn_) return gemmPackFn_;
+  IRBuilderBase::InsertPointGuard guard(b_);
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false), Function::InternalLinkage,
+                                 "kiln.gemm.pack", m_.get());
+  setAttrs(f);
+  f->addFnAttr(Attribute::NoInline);
+  gemmPackFn_ = f;
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  auto field = [&](unsigned i) {
+    return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
+  };
+  Value *N = field(1), *Bp = field(5), *k0 = field(8), *kc = field(9), *KCs = field(11), *B = field(13),
+        *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
+  Value* p = f->getArg(1);
+  const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
+  VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  Value* zero = Constant::getNullValue(vt);
+  Value* panel = gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR));  // Bp[p][0][0]
+  Value* j0 = mulc(p, NR);
+  Value* cols = smin(b_.CreateSub(N, j0), c64(NR));
+  BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
+  BasicBlock* packN = BasicBlock::Create(ctx_, "pack.n", f);
+  BasicBlock* done = BasicBlock::Create(ctx_, "packed", f);
+  b_.CreateCondBr(tb, packT, packN);
+
+  b_.SetInsertPoint(packN);  // B is [K][ldb]: rows of op(B) are contiguous
+  loopV(kc, [&](Value* kk) {
+    Value* src = gep(f32_, B, add(b_.CreateMul(add(k0, kk), ldb), j0));
+    Value* dst = gep(f32_, panel, mulc(kk, NR));
+    for (int64_t v = 0; v < NV; ++v) {
+      Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, c64(v * VW)), Align(4), laneMask(v, cols), zero);
+      b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
+    }
+  });
+  b_.CreateBr(done);
+
+  // B is [N][ldb]: columns of op(B) are contiguous. VW x VW blocks (VW
+  // columns, VW consecutive k) are loaded as VW vectors along k and
+  // transposed in registers; columns past N read as zeros (their loads are
+  // masked off, at a clamped address), and the k remainder (kc mod VW) is
+  // copied one element at a time.
+  b_.SetInsertPoint(packT);
+  Value* lastCol = b_.CreateSub(N, c64(1));
+  auto colAddr = [&](int64_t jj, Value* k) {  // &B[min(j0 + jj, N - 1)][k0 + k], and whether j0 + jj < N
+    Value* j = add(j0, c64(jj));
+    return std::pair{gep(f32_, B, add(b_.CreateMul(smin(j, lastCol), ldb), add(k0, k))), b_.CreateICmpSLT(j, N)};
+  };
+  Value* kGroups = udivc(kc, VW);
+  loopV0(kGroups, [&](Value* g) {
+    Value* kq = mulc(g, VW);
+    for (int64_t v = 0; v < NV; ++v) {
+      std::vector<Value*> r;  // r[i][l] = op(B)[kq + l][j0 + v*VW + i]
+      for (int64_t i = 0; i < VW; ++i) {
+        auto [src, ok] = colAddr(v * VW + i, kq);
+        r.push_back(b_.CreateMaskedLoad(vt, src, Align(4), b_.CreateVectorSplat(static_cast<unsigned>(VW), ok), zero));
+      }
+      // transpose: swap the off-diagonal d x d blocks of every 2d x 2d
+      // block, for d = VW/2 .. 1; afterwards r[i][l] = op(B)[kq + i][.. + l]
+      for (int64_t d = VW / 2; d >= 1; d /= 2) {
+        std::vector<int> lo, hi;  // lanes of (r[i], r[i+d]) as one 2VW vector
+        for (int64_t l = 0; l < VW; ++l) {
+          lo.push_back(static_cast<int>((l & d) ? VW + l - d : l));
+          hi.push_back(static_cast<int>((l & d) ? VW + l : l + d));
+        }
+        for (int64_t i = 0; i < VW; ++i) {
+          if (i & d) continue;
+          Value *a = r[static_cast<size_t>(i)], *c = r[static_cast<size_t>(i + d)];
+          r[static_cast<size_t>(i)] = b_.CreateShuffleVector(a, c, lo);
+          r[static_cast<size_t>(i + d)] = b_.CreateShuffleVector(a, c, hi);
+        }
+      }
+      for (int64_t i = 0; i < VW; ++i)
+        b_.CreateAlignedStore(r[static_cast<size_t>(i)], gep(f32_, panel, add(mulc(add(kq, c64(i)), NR), c64(v * VW))),
+                              Align(64));
+    }
+  });
+  Value* kTail = mulc(kGroups, VW);
+  loopV0(b_.CreateSub(kc, kTail), [&](Value* t) {
+    Value* kk = add(kTail, t);
+    Value* dst = gep(f32_, panel, mulc(kk, NR));
+    for (int64_t jj = 0; jj < NR; ++jj) {
+      auto [src, ok] = colAddr(jj, kk);  // the clamped address is always readable
+      storeF(b_.CreateSelect(ok, b_.CreateLoad(f32_, src), cf(0.0)), dst, c64(jj));
+    }
+  });
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  b_.CreateRetVoid();
+  return f;
 }
 
 // kiln.gemm.tile(ctx, w): tile w = (row block, panel) of one k block, its
@@ -192,8 +263,13 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
   for (Value*& a : acc) a = alloca(vt);
   Value* w = f->getArg(1);
-  Value* ic = b_.CreateUDiv(w, panels);
-  Value* p = b_.CreateURem(w, panels);
+  // item w: panel w with all its row blocks, packed here first
+  // (packInTile), else row block w / panels of panel w mod panels
+  Value* packInTile = b_.CreateICmpNE(field(16), c64(0));
+  Value* ic0 = b_.CreateSelect(packInTile, c64(0), b_.CreateUDiv(w, panels));
+  Value* p = b_.CreateSelect(packInTile, w, b_.CreateURem(w, panels));
+  Value* nBlocks = b_.CreateSelect(packInTile, udivc(add(M, c64(kMC - 1)), kMC), c64(1));
+  ifThen(packInTile, [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p}); });
 
   // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
   auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
@@ -228,26 +304,28 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
                          masks[static_cast<size_t>(v)]);
   };
-  // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
-  // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
-  Value* r0 = mulc(ic, kMC);
-  Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-  Value* fullRows = udivc(rows, kMR);
-  Value* tailM = b_.CreateURem(rows, c64(kMR));
-  Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-  loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
-  // the last rows mod 6: one micro-kernel per possible height
-  Value* i0 = add(r0, mulc(fullRows, kMR));
-  BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-  SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-  for (int64_t mr = 1; mr < kMR; ++mr) {
-    BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-    sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-    b_.SetInsertPoint(bb);
-    micro(i0, mr, p, cols);
-    b_.CreateBr(done);
-  }
-  b_.SetInsertPoint(done);
+  loopV(nBlocks, [&](Value* bi) {
+    // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
+    // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
+    Value* r0 = mulc(add(ic0, bi), kMC);
+    Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+    Value* fullRows = udivc(rows, kMR);
+    Value* tailM = b_.CreateURem(rows, c64(kMR));
+    Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+    loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
+    // the last rows mod 6: one micro-kernel per possible height
+    Value* i0 = add(r0, mulc(fullRows, kMR));
+    BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+    SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+    for (int64_t mr = 1; mr < kMR; ++mr) {
+      BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+      sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+      b_.SetInsertPoint(bb);
+      micro(i0, mr, p, cols);
+      b_.CreateBr(done);
+    }
+    b_.SetInsertPoint(done);
+  });
   b_.CreateRetVoid();
   return f;
 }
