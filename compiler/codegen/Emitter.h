@@ -228,6 +228,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   StructType* gemmCtxType();
   Function* gemmTileFunction(StructType* ctxTy);
   Function* gemmPackFunction(StructType* ctxTy);
+  Function* gemmPackItemFunction(StructType* ctxTy);
 
   void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 

@@ -102,11 +102,13 @@ Function* Emitter::gemmFunction() {
   // blocks, and packs that panel itself first (packing then runs on every
   // thread, and the panel is hot in L1 for the micro-kernels). Otherwise the
   // panels are packed by a parallel_for of their own before the tiles.
-  Value* packInTile = b_.CreateICmpEQ(rowBlocks, c64(1));
+  Value* packInTile = b_.CreateOr(b_.CreateICmpEQ(rowBlocks, c64(1)),
+                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, KCs), c64(1 << 17)),
+                                               b_.CreateICmpUGE(panels, c64(8))));
   Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
   FunctionCallee pfor = m_->getOrInsertFunction(
       "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
-  Function* packFn = gemmPackFunction(ctxTy);
+  Function* packFn = gemmPackItemFunction(ctxTy);
   Function* tileFn = gemmTileFunction(ctxTy);
 
   loopV(nBlocks, [&](Value* kb) {
@@ -144,27 +146,49 @@ StructType* Emitter::gemmCtxType() {
                                 i64_, i64_, i64_});
 }
 
-// kiln.gemm.pack(ctx, p): packs panel p of the current k block,
-// Bp[p][kk][0 .. NR) = op(B)[k0 + kk][p*NR ..], zero-padded past N.
+// kiln.gemm.pack.item(ctx, p): packs panel p of the current k block into
+// its place in the scratch, Bp[p] (a parallel_for item).
+Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
+  if (Function* f = m_->getFunction("kiln.gemm.pack.item")) return f;
+  Function* packTo = gemmPackFunction(ctxTy);
+  IRBuilderBase::InsertPointGuard guard(b_);
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false), Function::InternalLinkage,
+                                 "kiln.gemm.pack.item", m_.get());
+  setAttrs(f);
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  auto field = [&](unsigned i) {
+    return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
+  };
+  Value* p = f->getArg(1);
+  Value* dst = gep(f32_, field(5), mulc(b_.CreateMul(p, field(11)), 2 * vecWidth_));  // Bp[p][0][0]
+  b_.CreateCall(packTo, {f->getArg(0), p, dst});
+  b_.CreateRetVoid();
+  return f;
+}
+
+// kiln.gemm.pack(ctx, p, dst): packs panel p of the current k block,
+// dst[kk][0 .. NR) = op(B)[k0 + kk][p*NR ..], zero-padded past N; dst is
+// 64-byte aligned.
 Function* Emitter::gemmPackFunction(StructType* ctxTy) {
   if (gemmPackFn_) return gemmPackFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false), Function::InternalLinkage,
-                                 "kiln.gemm.pack", m_.get());
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, ptr_}, false),
+                                 Function::InternalLinkage, "kiln.gemm.pack", m_.get());
   setAttrs(f);
   f->addFnAttr(Attribute::NoInline);
+  f->getArg(2)->addAttr(Attribute::NoAlias);
   gemmPackFn_ = f;
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   auto field = [&](unsigned i) {
     return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
   };
-  Value *N = field(1), *Bp = field(5), *k0 = field(8), *kc = field(9), *KCs = field(11), *B = field(13),
+  Value *N = field(1), *k0 = field(8), *kc = field(9), *B = field(13),
         *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
   Value* p = f->getArg(1);
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
-  Value* panel = gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR));  // Bp[p][0][0]
+  Value* panel = f->getArg(2);
   Value* j0 = mulc(p, NR);
   Value* cols = smin(b_.CreateSub(N, j0), c64(NR));
   BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
@@ -195,34 +219,54 @@ Function* Emitter::gemmPackFunction(StructType* ctxTy) {
     return std::pair{gep(f32_, B, add(b_.CreateMul(smin(j, lastCol), ldb), add(k0, k))), b_.CreateICmpSLT(j, N)};
   };
   Value* kGroups = udivc(kc, VW);
-  loopV0(kGroups, [&](Value* g) {
-    Value* kq = mulc(g, VW);
-    for (int64_t v = 0; v < NV; ++v) {
-      std::vector<Value*> r;  // r[i][l] = op(B)[kq + l][j0 + v*VW + i]
-      for (int64_t i = 0; i < VW; ++i) {
-        auto [src, ok] = colAddr(v * VW + i, kq);
-        r.push_back(b_.CreateMaskedLoad(vt, src, Align(4), b_.CreateVectorSplat(static_cast<unsigned>(VW), ok), zero));
-      }
-      // transpose: swap the off-diagonal d x d blocks of every 2d x 2d
-      // block, for d = VW/2 .. 1; afterwards r[i][l] = op(B)[kq + i][.. + l]
-      for (int64_t d = VW / 2; d >= 1; d /= 2) {
-        std::vector<int> lo, hi;  // lanes of (r[i], r[i+d]) as one 2VW vector
-        for (int64_t l = 0; l < VW; ++l) {
-          lo.push_back(static_cast<int>((l & d) ? VW + l - d : l));
-          hi.push_back(static_cast<int>((l & d) ? VW + l : l + d));
-        }
+  for (int64_t v = 0; v < NV; ++v) {  // columns j0 + v*VW .. + VW
+    // one k-group loop for a block of VW columns all inside N (plain loads),
+    // one for the last block (masked)
+    auto blockLoop = [&](bool masked) {
+      std::vector<std::pair<Value*, Value*>> rowAt;  // &B[j][k0], j < N
+      for (int64_t i = 0; i < VW; ++i) rowAt.push_back(colAddr(v * VW + i, c64(0)));
+      loopV0(kGroups, [&](Value* g) {
+        Value* kq = mulc(g, VW);
+        std::vector<Value*> r;  // r[i][l] = op(B)[kq + l][j0 + v*VW + i]
         for (int64_t i = 0; i < VW; ++i) {
-          if (i & d) continue;
-          Value *a = r[static_cast<size_t>(i)], *c = r[static_cast<size_t>(i + d)];
-          r[static_cast<size_t>(i)] = b_.CreateShuffleVector(a, c, lo);
-          r[static_cast<size_t>(i + d)] = b_.CreateShuffleVector(a, c, hi);
+          auto [row, ok] = rowAt[static_cast<size_t>(i)];
+          Value* src = gep(f32_, row, kq);
+          r.push_back(masked ? static_cast<Value*>(b_.CreateMaskedLoad(vt, src, Align(4),
+                                                   b_.CreateVectorSplat(static_cast<unsigned>(VW), ok), zero))
+                             : b_.CreateAlignedLoad(vt, src, Align(4)));
         }
-      }
-      for (int64_t i = 0; i < VW; ++i)
-        b_.CreateAlignedStore(r[static_cast<size_t>(i)], gep(f32_, panel, add(mulc(add(kq, c64(i)), NR), c64(v * VW))),
-                              Align(64));
-    }
-  });
+        // transpose: swap the off-diagonal d x d blocks of every 2d x 2d
+        // block, for d = VW/2 .. 1; afterwards r[i][l] = op(B)[kq + i][.. + l]
+        for (int64_t d = VW / 2; d >= 1; d /= 2) {
+          std::vector<int> lo, hi;  // lanes of (r[i], r[i+d]) as one 2VW vector
+          for (int64_t l = 0; l < VW; ++l) {
+            lo.push_back(static_cast<int>((l & d) ? VW + l - d : l));
+            hi.push_back(static_cast<int>((l & d) ? VW + l : l + d));
+          }
+          for (int64_t i = 0; i < VW; ++i) {
+            if (i & d) continue;
+            Value *x = r[static_cast<size_t>(i)], *y = r[static_cast<size_t>(i + d)];
+            r[static_cast<size_t>(i)] = b_.CreateShuffleVector(x, y, lo);
+            r[static_cast<size_t>(i + d)] = b_.CreateShuffleVector(x, y, hi);
+          }
+        }
+        for (int64_t i = 0; i < VW; ++i)
+          b_.CreateAlignedStore(r[static_cast<size_t>(i)],
+                                gep(f32_, panel, add(mulc(add(kq, c64(i)), NR), c64(v * VW))), Align(64));
+      });
+    };
+    BasicBlock* plain = BasicBlock::Create(ctx_, "pack.t.plain", f);
+    BasicBlock* masked = BasicBlock::Create(ctx_, "pack.t.masked", f);
+    BasicBlock* next = BasicBlock::Create(ctx_, "pack.t.next", f);
+    b_.CreateCondBr(b_.CreateICmpSGE(cols, c64((v + 1) * VW)), plain, masked);
+    b_.SetInsertPoint(plain);
+    blockLoop(false);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(masked);
+    blockLoop(true);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  }
   Value* kTail = mulc(kGroups, VW);
   loopV0(b_.CreateSub(kc, kTail), [&](Value* t) {
     Value* kk = add(kTail, t);
@@ -259,7 +303,6 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
   auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
-  auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
   std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
   for (Value*& a : acc) a = alloca(vt);
   Value* w = f->getArg(1);
@@ -269,7 +312,20 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   Value* ic0 = b_.CreateSelect(packInTile, c64(0), b_.CreateUDiv(w, panels));
   Value* p = b_.CreateSelect(packInTile, w, b_.CreateURem(w, panels));
   Value* nBlocks = b_.CreateSelect(packInTile, udivc(add(M, c64(kMC - 1)), kMC), c64(1));
-  ifThen(packInTile, [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p}); });
+  // its own panel goes to a buffer on this thread's stack, which stays in
+  // L1 from one item to the next (the scratch's panels would not)
+  IRBuilder<> eb(&f->getEntryBlock(), f->getEntryBlock().begin());
+  AllocaInst* own = eb.CreateAlloca(ArrayType::get(f32_, static_cast<uint64_t>(lower::kGemmKC * NR)));
+  own->setAlignment(Align(64));
+  Value* panel = b_.CreateSelect(packInTile, own, gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR)));
+  // a full panel of untransposed B is read where it is (row stride ldb)
+  Value* B = field(13), *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
+  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(8 * kMR)), b_.CreateNot(tb)),
+                                b_.CreateICmpSGE(b_.CreateSub(N, mulc(p, NR)), c64(NR)));
+  panel = b_.CreateSelect(inPlace, gep(f32_, B, add(b_.CreateMul(k0, ldb), mulc(p, NR))), panel);
+  Value* bStride = b_.CreateSelect(inPlace, ldb, c64(NR));
+  ifThen(b_.CreateAnd(packInTile, b_.CreateNot(inPlace)),
+         [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p, panel}); });
 
   // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
   auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
@@ -287,10 +343,10 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     for (int64_t row = 0; row < mr; ++row)
       aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
     loopV(kc, [&](Value* kk) {
-      Value* bRow = gep(f32_, Bp, panelAt(p, kk));
+      Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
       Value* ak = b_.CreateMul(add(k0, kk), sAk);
       std::vector<Value*> bv;
-      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(64)));
+      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
       for (int64_t row = 0; row < mr; ++row) {
     Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
     for (int64_t v = 0; v < NV; ++v) {
