@@ -222,6 +222,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
     bool ta = false, tb = false, accumulate = false;
     Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
+    Value* packA = nullptr;  // room to pack A (lower::gemmPackABytes(M, K) bytes, 64-aligned), or none
   };
   void emitGemm(const GemmArgs& g);
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use

@@ -33,7 +33,8 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = 6;   // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
-constexpr size_t kGemmCtxFields = 17;  // gemmCtxType()
+constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
+constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 }
 
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
@@ -53,6 +54,7 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
     g.B = gep(f32_, in[1], mulc(bt, K * N));
     g.C = gep(f32_, out, mulc(bt, M * N));
     g.lda = ta ? M : K, g.ldb = tb ? K : N, g.ldc = N;
+    g.packA = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(lower::gemmScratchBytes(K, N)));
     emitGemm(g);
   });
 }
@@ -64,16 +66,17 @@ void Emitter::emitGemm(const GemmArgs& ga) {
   Function* f = gemmFunction();
   // op(A)(i, k) = A[i*sAi + k*sAk]
   int64_t sAi = ga.ta ? 1 : ga.lda, sAk = ga.ta ? ga.lda : 1;
+  Value* packA = ga.packA ? ga.packA : ConstantPointerNull::get(ptr_);
   b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
-                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch});
+                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA});
 }
 
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch)
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap)
   std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
-                            b_.getInt1Ty(), ptr_};
+                            b_.getInt1Ty(), ptr_, ptr_};
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  "kiln.gemm", m_.get());
   setAttrs(f);
@@ -86,7 +89,7 @@ Function* Emitter::gemmFunction() {
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
-        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12);
+        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13);
 
   const int64_t NR = 2 * vecWidth_;
   Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
@@ -106,6 +109,16 @@ Function* Emitter::gemmFunction() {
                                   b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, KCs), c64(1 << 17)),
                                                b_.CreateICmpUGE(panels, c64(8))));
   Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
+  // A is packed too (when the caller gave room for it, Ap) where reading it
+  // in place is slow and it is reused by several panels: transposed A (the
+  // micro-kernel's 6 rows of one k share a cache line, and the k lines
+  // collide in L1 when lda is a power of two), or rows a multiple of 4 KB
+  // apart (the 6 rows of one k collide)
+  Value* aKMajor = b_.CreateICmpNE(sAk, c64(1));
+  Value* packA = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpNE(Ap, ConstantPointerNull::get(ptr_)),
+                                           b_.CreateICmpUGE(panels, c64(4))),
+                              b_.CreateOr(aKMajor, b_.CreateICmpEQ(b_.CreateURem(sAi, c64(1024)), c64(0))));
+  Value* preItems = add(b_.CreateSelect(packInTile, c64(0), panels), b_.CreateSelect(packA, rowBlocks, c64(0)));
   FunctionCallee pfor = m_->getOrInsertFunction(
       "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
   Function* packFn = gemmPackItemFunction(ctxTy);
@@ -118,13 +131,14 @@ Function* Emitter::gemmFunction() {
     Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
     Value* ctxv = gemmCtx;
     Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
-                       B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_)};
+                       B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_), Ap,
+                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_)};
     static_assert(std::size(fields) == kGemmCtxFields);
     for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
     // runtime's threads (rt/Parallel.h), which runs small GEMMs inline
     Value* cost = b_.CreateMul(b_.CreateMul(M, N), b_.CreateMul(kc, c64(2)));
-    ifThen(b_.CreateNot(packInTile), [&] { b_.CreateCall(pfor, {panels, packFn, ctxv, cost}); });
+    ifThen(b_.CreateICmpNE(preItems, c64(0)), [&] { b_.CreateCall(pfor, {preItems, packFn, ctxv, cost}); });
     b_.CreateCall(pfor, {items, tileFn, ctxv, cost});
   });
   b_.CreateRetVoid();
@@ -141,13 +155,19 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 
 StructType* Emitter::gemmCtxType() {
   // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
-  // kc, first, KCs, panels, B, ldb, tb, packInTile
+  // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor
   return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
-                                i64_, i64_, i64_});
+                                i64_, i64_, i64_, ptr_, i64_, i64_});
 }
 
-// kiln.gemm.pack.item(ctx, p): packs panel p of the current k block into
-// its place in the scratch, Bp[p] (a parallel_for item).
+// kiln.gemm.pack.item(ctx, w): the packing before the tiles, as parallel_for
+// items: panel w of the current k block into its place in the scratch,
+// Bp[w] (unless the tiles pack their own panels), then row block w - panels
+// of A into Ap (if A is packed).
+//
+// A's packed layouts: k-major A (transposed, sAk != 1) as 6-row micro-panels
+// Ap[i/6][kk][i%6] with 8 floats per kk (lanes past M zero); row-major A as
+// rows Ap[i][kk], KCs + kAPad floats apart.
 Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   if (Function* f = m_->getFunction("kiln.gemm.pack.item")) return f;
   Function* packTo = gemmPackFunction(ctxTy);
@@ -159,9 +179,65 @@ Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   auto field = [&](unsigned i) {
     return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
   };
-  Value* p = f->getArg(1);
-  Value* dst = gep(f32_, field(5), mulc(b_.CreateMul(p, field(11)), 2 * vecWidth_));  // Bp[p][0][0]
-  b_.CreateCall(packTo, {f->getArg(0), p, dst});
+  Value* w = f->getArg(1);
+  Value *M = field(0), *A = field(2), *sAi = field(3), *sAk = field(4), *k0 = field(8), *kc = field(9),
+        *KCs = field(11), *panels = field(12), *Ap = field(17), *aKMajor = b_.CreateICmpNE(field(19), c64(0));
+  Value* nB = b_.CreateSelect(b_.CreateICmpNE(field(16), c64(0)), c64(0), panels);
+  BasicBlock* packB = BasicBlock::Create(ctx_, "pack.b", f);
+  BasicBlock* packA = BasicBlock::Create(ctx_, "pack.a", f);
+  BasicBlock* done = BasicBlock::Create(ctx_, "packed", f);
+  b_.CreateCondBr(b_.CreateICmpULT(w, nB), packB, packA);
+  b_.SetInsertPoint(packB);
+  Value* dst = gep(f32_, field(5), mulc(b_.CreateMul(w, KCs), 2 * vecWidth_));  // Bp[w][0][0]
+  b_.CreateCall(packTo, {f->getArg(0), w, dst});
+  b_.CreateBr(done);
+
+  b_.SetInsertPoint(packA);
+  const int64_t VW = vecWidth_;
+  Value* r0 = mulc(b_.CreateSub(w, nB), kMC);
+  Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+  BasicBlock* kMajor = BasicBlock::Create(ctx_, "pack.a.k", f);
+  BasicBlock* rowMajor = BasicBlock::Create(ctx_, "pack.a.row", f);
+  b_.CreateCondBr(aKMajor, kMajor, rowMajor);
+  b_.SetInsertPoint(kMajor);  // Ap[i/6][kk][0 .. 8) = A(i .. i+6, k0 + kk), zero past row 6 and past M
+  {
+    VectorType* v8 = FixedVectorType::get(f32_, 8);
+    loopV(udivc(add(rows, c64(kMR - 1)), kMR), [&](Value* mb) {
+      Value* i0 = add(r0, mulc(mb, kMR));
+      Value* valid = smin(b_.CreateSub(M, i0), c64(kMR));
+      std::vector<Constant*> lanes;
+      for (int64_t l = 0; l < 8; ++l) lanes.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+      Value* mask = b_.CreateICmpSLT(ConstantVector::get(lanes), b_.CreateVectorSplat(8, valid));
+      Value* src = gep(f32_, A, b_.CreateAdd(i0, b_.CreateMul(k0, sAk)));
+      Value* out = gep(f32_, Ap, mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8));
+      loopV(kc, [&](Value* kk) {
+        Value* x = b_.CreateMaskedLoad(v8, gep(f32_, src, b_.CreateMul(kk, sAk)), Align(4), mask,
+                                       Constant::getNullValue(v8));
+        b_.CreateAlignedStore(x, gep(f32_, out, mulc(kk, 8)), Align(32));
+      });
+    });
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(rowMajor);  // Ap[i][kk] = A(i, k0 + kk), rows KCs + kAPad apart
+  {
+    VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+    Value* lp = add(KCs, c64(kAPad));
+    Value* chunks = udivc(add(kc, c64(VW - 1)), VW);
+    Value* tailCols = b_.CreateSub(kc, mulc(b_.CreateSub(chunks, c64(1)), VW));
+    loopV(rows, [&](Value* ii) {
+      Value* i = add(r0, ii);
+      Value* src = gep(f32_, A, add(b_.CreateMul(i, sAi), k0));
+      Value* out = gep(f32_, Ap, b_.CreateMul(i, lp));
+      loopV(chunks, [&](Value* c) {
+        Value* cols = b_.CreateSelect(b_.CreateICmpEQ(c, b_.CreateSub(chunks, c64(1))), tailCols, c64(VW));
+        Value* m = laneMask(0, cols);
+        Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, mulc(c, VW)), Align(4), m, Constant::getNullValue(vt));
+        b_.CreateMaskedStore(x, gep(f32_, out, mulc(c, VW)), Align(4), m);
+      });
+    });
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
   b_.CreateRetVoid();
   return f;
 }
@@ -309,6 +385,8 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   // item w: panel w with all its row blocks, packed here first
   // (packInTile), else row block w / panels of panel w mod panels
   Value* packInTile = b_.CreateICmpNE(field(16), c64(0));
+  Value *Ap = field(17), *packA = b_.CreateICmpNE(field(18), c64(0)), *aKMajor = b_.CreateICmpNE(field(19), c64(0));
+  Value* aLp = add(KCs, c64(kAPad));
   Value* ic0 = b_.CreateSelect(packInTile, c64(0), b_.CreateUDiv(w, panels));
   Value* p = b_.CreateSelect(packInTile, w, b_.CreateURem(w, panels));
   Value* nBlocks = b_.CreateSelect(packInTile, udivc(add(M, c64(kMC - 1)), kMC), c64(1));
@@ -339,12 +417,18 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
     b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
   }
+    // A(i0 + row, k0 + kk) = aBase[row * aRowStride + kk * aKStride]
+    Value* aBase = b_.CreateSelect(
+        packA,
+        gep(f32_, Ap, b_.CreateSelect(aKMajor, mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8), b_.CreateMul(i0, aLp))),
+        gep(f32_, A, add(b_.CreateMul(i0, sAi), b_.CreateMul(k0, sAk))));
+    Value* aRowStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(1), aLp), sAi);
+    Value* aKStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(8), c64(1)), sAk);
     std::vector<Value*> aRow;
-    for (int64_t row = 0; row < mr; ++row)
-      aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
+    for (int64_t row = 0; row < mr; ++row) aRow.push_back(gep(f32_, aBase, mulc(aRowStride, row)));
     loopV(kc, [&](Value* kk) {
       Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
-      Value* ak = b_.CreateMul(add(k0, kk), sAk);
+      Value* ak = b_.CreateMul(kk, aKStride);
       std::vector<Value*> bv;
       for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
       for (int64_t row = 0; row < mr; ++row) {

@@ -195,6 +195,10 @@ int64_t gemmScratchBytes(int64_t k, int64_t n) {
   return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
 }
 
+int64_t gemmPackABytes(int64_t m, int64_t k) {
+  return alignUp((m + 5) / 6 * (8 * std::min(k, kGemmKC) + 96) * 4);
+}
+
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
   const ir::Shape *xs, *ws, *ys;
   if (node.op == OpKind::Conv2d) {
@@ -238,7 +242,7 @@ int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
     const ir::Shape& as = g.type(node.operands[0]).shape;
     size_t r = as.size();
     int64_t k = node.attrs.getInt("ta", 0) ? as[r - 2] : as[r - 1];
-    return gemmScratchBytes(k, node.type.shape.back());
+    return gemmScratchBytes(k, node.type.shape.back()) + gemmPackABytes(node.type.shape[r - 2], k);
   }
   return 0;
 }

@@ -81,9 +81,10 @@ TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blo
 // The packing paths: transposed B is packed in VW x VW blocks transposed in
 // registers plus a one-element k remainder, and the panels are packed by the
 // tile that uses them when all rows fit one 96-row block, else by a pass of
-// their own. Shapes reach k remainders 0 .. 15, column tails of 1 and 31,
-// one and several row blocks, and sizes large enough to run on the thread
-// pool (over 2 MFLOP per k block).
+// their own. A is packed too when transposed or when its rows are 4 KB
+// apart, given at least 4 panels. Shapes reach k remainders 0 .. 15, column
+// tails of 1 and 31, one and several row blocks, and sizes large enough to
+// run on the thread pool (over 2 MFLOP per k block).
 TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, one or several row blocks") {
   const GemmCase shapes[] = {
       {1, 3, 15, 33, false, false},    {1, 5, 16, 32, false, false},   {1, 4, 17, 31, false, false},
@@ -99,4 +100,7 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
         checkGemm(c);
       }
   checkGemm({3, 40, 70, 50, false, true});
+  // A packed as rows (lda a multiple of 1024) with one and several row blocks
+  checkGemm({1, 13, 1024, 100, false, false});
+  checkGemm({1, 101, 1024, 130, false, true});
 }
