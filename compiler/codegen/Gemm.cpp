@@ -2,13 +2,24 @@
 //
 // C[M,N] = op(A)[M,K] · op(B)[K,N] per batch, op = transpose when `ta`/`tb`.
 // The k dimension is cut into blocks of lower::kGemmKC. Each block of op(B)
-// is packed into the kernel's scratch as panels of NR columns (zero-padded
-// at the right edge), so the micro-kernel reads B with unit stride whatever
-// its layout: the transposed variants cost one packing pass, not an
-// explicit transpose op. A is read in place (MR rows at a time, each element
-// broadcast). The micro-kernel keeps an MR x NR block of C in vector
-// registers: MR = 6 rows, NR = two vectors of the widest type the target has
-// (16 floats with AVX-512, 8 with AVX, 4 otherwise).
+// is packed as panels of NR columns (zero-padded at the right edge), so the
+// micro-kernel reads B with unit stride whatever its layout: the transposed
+// variants cost one packing pass, not an explicit transpose op. Transposed
+// B is packed VW x VW at a time, loaded along k and transposed in registers.
+// The micro-kernel keeps an MR x NR block of C in vector registers: MR = 6
+// rows, NR = two vectors of the widest type the target has (16 floats with
+// AVX-512, 8 with AVX, 4 otherwise), and broadcasts A's elements, read in
+// place or, where that is slow (transposed A, rows 4 KB apart), from a
+// packed copy of the k block.
+//
+// Work items for the runtime's threads: when A's k block is small (one
+// 96-row block, or up to 512 KB with 8 or more panels) an item is one panel
+// with all its rows, and it packs that panel itself into a buffer on its
+// stack (so packing runs on every thread and the panel stays in L1); with
+// at most 48 rows a full panel of untransposed B is not packed at all but
+// read in place. Otherwise a parallel pre-pass packs the panels into the
+// kernel's scratch and an item is one 96-row block of one panel. A packed A
+// is always packed by the pre-pass (one item per 96-row block).
 //
 // Every element of C is one fused multiply-add chain over k ascending,
 // starting from 0 — a block's partial sums are stored to C and reloaded
@@ -54,7 +65,8 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
     g.B = gep(f32_, in[1], mulc(bt, K * N));
     g.C = gep(f32_, out, mulc(bt, M * N));
     g.lda = ta ? M : K, g.ldb = tb ? K : N, g.ldc = N;
-    g.packA = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(lower::gemmScratchBytes(K, N)));
+    if (lower::gemmPackABytes(M, K, ta) > 0)  // the plan left room to pack A after the B panels
+      g.packA = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(lower::gemmScratchBytes(K, N)));
     emitGemm(g);
   });
 }
