@@ -65,7 +65,7 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
     g.B = gep(f32_, in[1], mulc(bt, K * N));
     g.C = gep(f32_, out, mulc(bt, M * N));
     g.lda = ta ? M : K, g.ldb = tb ? K : N, g.ldc = N;
-    if (lower::gemmPackABytes(M, K, ta) > 0)  // the plan left room to pack A after the B panels
+    if (lower::gemmPackABytes(M, K, N, ta) > 0)  // the plan left room to pack A after the B panels
       g.packA = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(lower::gemmScratchBytes(K, N)));
     emitGemm(g);
   });

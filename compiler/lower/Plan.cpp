@@ -195,8 +195,8 @@ int64_t gemmScratchBytes(int64_t k, int64_t n) {
   return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
 }
 
-int64_t gemmPackABytes(int64_t m, int64_t k, bool ta) {
-  if (!ta && k % 1024 != 0) return 0;
+int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta) {
+  if ((!ta && k % 1024 != 0) || m > 4096 || n <= 3 * kGemmMaxNR) return 0;
   return alignUp((m + 5) / 6 * (8 * std::min(k, kGemmKC) + 96) * 4);
 }
 
@@ -245,7 +245,7 @@ int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
     bool ta = node.attrs.getInt("ta", 0);
     int64_t k = ta ? as[r - 2] : as[r - 1];
     const ir::Shape& cs = node.type.shape;
-    return gemmScratchBytes(k, cs.back()) + gemmPackABytes(cs[cs.size() - 2], k, ta);
+    return gemmScratchBytes(k, cs.back()) + gemmPackABytes(cs[cs.size() - 2], k, cs.back(), ta);
   }
   return 0;
 }

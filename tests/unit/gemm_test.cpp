@@ -82,7 +82,7 @@ TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blo
 // registers plus a one-element k remainder, and the panels are packed by the
 // tile that uses them when all rows fit one 96-row block, else by a pass of
 // their own. A is packed too when transposed or when its rows are 4 KB
-// apart, given at least 4 panels. Shapes reach k remainders 0 .. 15, column
+// apart, given N > 96. Shapes reach k remainders 0 .. 15, column
 // tails of 1 and 31, one and several row blocks, and sizes large enough to
 // run on the thread pool (over 2 MFLOP per k block).
 TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, one or several row blocks") {
