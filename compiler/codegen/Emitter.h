@@ -229,11 +229,14 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
     bool ta = false, tb = false, accumulate = false;
     Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
+    Value* packA = nullptr;  // room to pack A (lower::gemmPackABytes(M, K) bytes, 64-aligned), or none
   };
   void emitGemm(const GemmArgs& g);
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use
   StructType* gemmCtxType();
   Function* gemmTileFunction(StructType* ctxTy);
+  Function* gemmPackFunction(StructType* ctxTy);
+  Function* gemmPackItemFunction(StructType* ctxTy);
 
   void emitConcat(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
@@ -286,7 +289,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   int64_t vecWidth_ = 4;      // f32 lanes of the widest vector the target has
   Value* scratch_ = nullptr;
   Function* gemmFn_ = nullptr;
-  Function* gemmTileFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
+  Function* gemmTileFn_ = nullptr;
+  Function* gemmPackFn_ = nullptr;  // the current kernel's scratch (lower::Kernel::scratchBytes), if any
   std::map<ValueId, Value*> leaf_;  // the current kernel's input buffers by value
   std::map<ValueId, Value*> loopVals_;  // a fused loop: earlier members' values at the current element
   struct LoopCall {

@@ -2,13 +2,24 @@
 //
 // C[M,N] = op(A)[M,K] · op(B)[K,N] per batch, op = transpose when `ta`/`tb`.
 // The k dimension is cut into blocks of lower::kGemmKC. Each block of op(B)
-// is packed into the kernel's scratch as panels of NR columns (zero-padded
-// at the right edge), so the micro-kernel reads B with unit stride whatever
-// its layout: the transposed variants cost one packing pass, not an
-// explicit transpose op. A is read in place (MR rows at a time, each element
-// broadcast). The micro-kernel keeps an MR x NR block of C in vector
-// registers: MR = 6 rows, NR = two vectors of the widest type the target has
-// (16 floats with AVX-512, 8 with AVX, 4 otherwise).
+// is packed as panels of NR columns (zero-padded at the right edge), so the
+// micro-kernel reads B with unit stride whatever its layout: the transposed
+// variants cost one packing pass, not an explicit transpose op. Transposed
+// B is packed VW x VW at a time, loaded along k and transposed in registers.
+// The micro-kernel keeps an MR x NR block of C in vector registers: MR = 6
+// rows, NR = two vectors of the widest type the target has (16 floats with
+// AVX-512, 8 with AVX, 4 otherwise), and broadcasts A's elements, read in
+// place or, where that is slow (transposed A, rows 4 KB apart), from a
+// packed copy of the k block.
+//
+// Work items for the runtime's threads: when A's k block is small (one
+// 96-row block, or up to 512 KB with 8 or more panels) an item is one panel
+// with all its rows, and it packs that panel itself into a buffer on its
+// stack (so packing runs on every thread and the panel stays in L1); with
+// at most 48 rows a full panel of untransposed B is not packed at all but
+// read in place. Otherwise a parallel pre-pass packs the panels into the
+// kernel's scratch and an item is one 96-row block of one panel. A packed A
+// is always packed by the pre-pass (one item per 96-row block).
 //
 // Every element of C is one fused multiply-add chain over k ascending,
 // starting from 0 — a block's partial sums are stored to C and reloaded
@@ -33,6 +44,8 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = 6;   // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
+constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
+constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 }
 
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
@@ -52,6 +65,8 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
     g.B = gep(f32_, in[1], mulc(bt, K * N));
     g.C = gep(f32_, out, mulc(bt, M * N));
     g.lda = ta ? M : K, g.ldb = tb ? K : N, g.ldc = N;
+    if (lower::gemmPackABytes(M, K, N, ta) > 0)  // the plan left room to pack A after the B panels
+      g.packA = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(lower::gemmScratchBytes(K, N)));
     emitGemm(g);
   });
 }
@@ -63,16 +78,17 @@ void Emitter::emitGemm(const GemmArgs& ga) {
   Function* f = gemmFunction();
   // op(A)(i, k) = A[i*sAi + k*sAk]
   int64_t sAi = ga.ta ? 1 : ga.lda, sAk = ga.ta ? ga.lda : 1;
+  Value* packA = ga.packA ? ga.packA : ConstantPointerNull::get(ptr_);
   b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
-                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch});
+                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA});
 }
 
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch)
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap)
   std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
-                            b_.getInt1Ty(), ptr_};
+                            b_.getInt1Ty(), ptr_, ptr_};
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  "kiln.gemm", m_.get());
   setAttrs(f);
@@ -85,11 +101,9 @@ Function* Emitter::gemmFunction() {
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
-        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12);
+        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13);
 
-  const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
-  VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
-  Value* zero = Constant::getNullValue(vt);
+  const int64_t NR = 2 * vecWidth_;
   Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
   Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
   Value* fullPanels = udivc(N, NR);
@@ -97,58 +111,47 @@ Function* Emitter::gemmFunction() {
 
   StructType* ctxTy = gemmCtxType();
   Value* gemmCtx = alloca(ctxTy);
+  Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
+  Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
+  // Who packs: with few rows each work item is one panel with all its row
+  // blocks, and packs that panel itself first (packing then runs on every
+  // thread, and the panel is hot in L1 for the micro-kernels). Otherwise the
+  // panels are packed by a parallel_for of their own before the tiles.
+  Value* packInTile = b_.CreateOr(b_.CreateICmpEQ(rowBlocks, c64(1)),
+                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, KCs), c64(1 << 17)),
+                                               b_.CreateICmpUGE(panels, c64(8))));
+  Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
+  // A is packed too (when the caller gave room for it, Ap) where reading it
+  // in place is slow and it is reused by several panels: transposed A (the
+  // micro-kernel's 6 rows of one k share a cache line, and the k lines
+  // collide in L1 when lda is a power of two), or rows a multiple of 4 KB
+  // apart (the 6 rows of one k collide)
+  Value* aKMajor = b_.CreateICmpNE(sAk, c64(1));
+  Value* packA = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpNE(Ap, ConstantPointerNull::get(ptr_)),
+                                           b_.CreateICmpUGE(panels, c64(4))),
+                              b_.CreateOr(aKMajor, b_.CreateICmpEQ(b_.CreateURem(sAi, c64(1024)), c64(0))));
+  Value* preItems = add(b_.CreateSelect(packInTile, c64(0), panels), b_.CreateSelect(packA, rowBlocks, c64(0)));
+  FunctionCallee pfor = m_->getOrInsertFunction(
+      "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
+  Function* packFn = gemmPackItemFunction(ctxTy);
+  Function* tileFn = gemmTileFunction(ctxTy);
 
   loopV(nBlocks, [&](Value* kb) {
     Value* k0 = b_.CreateMul(kb, KCs);
     Value* kc = smin(b_.CreateSub(K, k0), KCs);
     // the first block starts from 0, unless accumulating into C
     Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
-    auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
-
-    // pack op(B)[k0 .. k0+kc) into panels Bp[p][kk][0 .. NR), zero-padded
-    Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
-    BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
-    BasicBlock* packN = BasicBlock::Create(ctx_, "pack.n", f);
-    BasicBlock* packed = BasicBlock::Create(ctx_, "packed", f);
-    b_.CreateCondBr(tb, packT, packN);
-    b_.SetInsertPoint(packN);  // B is [K][ldb]: rows of op(B) are contiguous
-    loopV(panels, [&](Value* p) {
-      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      loopV(kc, [&](Value* kk) {
-        Value* src = gep(f32_, B, add(b_.CreateMul(add(k0, kk), ldb), mulc(p, NR)));
-        Value* dst = gep(f32_, Bp, panelAt(p, kk));
-        for (int64_t v = 0; v < NV; ++v) {
-          Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, c64(v * VW)), Align(4), laneMask(v, cols), zero);
-          b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
-        }
-      });
-    });
-    b_.CreateBr(packed);
-    b_.SetInsertPoint(packT);  // B is [N][ldb]: columns of op(B) are contiguous
-    loopV(panels, [&](Value* p) {
-      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      loopV(cols, [&](Value* jj) {
-        Value* row = gep(f32_, B, add(b_.CreateMul(add(mulc(p, NR), jj), ldb), k0));
-        loopV(kc, [&](Value* kk) { storeF(loadF(row, kk), Bp, add(panelAt(p, kk), jj)); });
-      });
-      Value* pad = b_.CreateSub(c64(NR), cols);
-      loopV0(pad, [&](Value* jj) {
-        loopV(kc, [&](Value* kk) { storeF(cf(0.0), Bp, add(panelAt(p, kk), add(jj, cols))); });
-      });
-    });
-    b_.CreateBr(packed);
-    b_.SetInsertPoint(packed);
-
+    Value* ctxv = gemmCtx;
+    Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
+                       B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_), Ap,
+                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_)};
+    static_assert(std::size(fields) == kGemmCtxFields);
+    for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
     // runtime's threads (rt/Parallel.h), which runs small GEMMs inline
-    Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
-    Value* ctxv = gemmCtx;
-    Value* fields[] = {M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels};
-    for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     Value* cost = b_.CreateMul(b_.CreateMul(M, N), b_.CreateMul(kc, c64(2)));
-    FunctionCallee pfor = m_->getOrInsertFunction(
-        "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
-    b_.CreateCall(pfor, {b_.CreateMul(rowBlocks, panels), gemmTileFunction(ctxTy), ctxv, cost});
+    ifThen(b_.CreateICmpNE(preItems, c64(0)), [&] { b_.CreateCall(pfor, {preItems, packFn, ctxv, cost}); });
+    b_.CreateCall(pfor, {items, tileFn, ctxv, cost});
   });
   b_.CreateRetVoid();
   return f;
@@ -163,8 +166,208 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 }
 
 StructType* Emitter::gemmCtxType() {
-  // what a tile needs: M, N, A, sAi, sAk, Bp, C, ldc, k0, kc, first, KCs, panels
-  return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_});
+  // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
+  // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor
+  return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
+                                i64_, i64_, i64_, ptr_, i64_, i64_});
+}
+
+// kiln.gemm.pack.item(ctx, w): the packing before the tiles, as parallel_for
+// items: panel w of the current k block into its place in the scratch,
+// Bp[w] (unless the tiles pack their own panels), then row block w - panels
+// of A into Ap (if A is packed).
+//
+// A's packed layouts: k-major A (transposed, sAk != 1) as 6-row micro-panels
+// Ap[i/6][kk][i%6] with 8 floats per kk (lanes past M zero); row-major A as
+// rows Ap[i][kk], KCs + kAPad floats apart.
+Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
+  if (Function* f = m_->getFunction("kiln.gemm.pack.item")) return f;
+  Function* packTo = gemmPackFunction(ctxTy);
+  IRBuilderBase::InsertPointGuard guard(b_);
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false), Function::InternalLinkage,
+                                 "kiln.gemm.pack.item", m_.get());
+  setAttrs(f);
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  auto field = [&](unsigned i) {
+    return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
+  };
+  Value* w = f->getArg(1);
+  Value *M = field(0), *A = field(2), *sAi = field(3), *sAk = field(4), *k0 = field(8), *kc = field(9),
+        *KCs = field(11), *panels = field(12), *Ap = field(17), *aKMajor = b_.CreateICmpNE(field(19), c64(0));
+  Value* nB = b_.CreateSelect(b_.CreateICmpNE(field(16), c64(0)), c64(0), panels);
+  BasicBlock* packB = BasicBlock::Create(ctx_, "pack.b", f);
+  BasicBlock* packA = BasicBlock::Create(ctx_, "pack.a", f);
+  BasicBlock* done = BasicBlock::Create(ctx_, "packed", f);
+  b_.CreateCondBr(b_.CreateICmpULT(w, nB), packB, packA);
+  b_.SetInsertPoint(packB);
+  Value* dst = gep(f32_, field(5), mulc(b_.CreateMul(w, KCs), 2 * vecWidth_));  // Bp[w][0][0]
+  b_.CreateCall(packTo, {f->getArg(0), w, dst});
+  b_.CreateBr(done);
+
+  b_.SetInsertPoint(packA);
+  const int64_t VW = vecWidth_;
+  Value* r0 = mulc(b_.CreateSub(w, nB), kMC);
+  Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+  BasicBlock* kMajor = BasicBlock::Create(ctx_, "pack.a.k", f);
+  BasicBlock* rowMajor = BasicBlock::Create(ctx_, "pack.a.row", f);
+  b_.CreateCondBr(aKMajor, kMajor, rowMajor);
+  b_.SetInsertPoint(kMajor);  // Ap[i/6][kk][0 .. 8) = A(i .. i+6, k0 + kk), zero past row 6 and past M
+  {
+    VectorType* v8 = FixedVectorType::get(f32_, 8);
+    loopV(udivc(add(rows, c64(kMR - 1)), kMR), [&](Value* mb) {
+      Value* i0 = add(r0, mulc(mb, kMR));
+      Value* valid = smin(b_.CreateSub(M, i0), c64(kMR));
+      std::vector<Constant*> lanes;
+      for (int64_t l = 0; l < 8; ++l) lanes.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+      Value* mask = b_.CreateICmpSLT(ConstantVector::get(lanes), b_.CreateVectorSplat(8, valid));
+      Value* src = gep(f32_, A, b_.CreateAdd(i0, b_.CreateMul(k0, sAk)));
+      Value* out = gep(f32_, Ap, mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8));
+      loopV(kc, [&](Value* kk) {
+        Value* x = b_.CreateMaskedLoad(v8, gep(f32_, src, b_.CreateMul(kk, sAk)), Align(4), mask,
+                                       Constant::getNullValue(v8));
+        b_.CreateAlignedStore(x, gep(f32_, out, mulc(kk, 8)), Align(32));
+      });
+    });
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(rowMajor);  // Ap[i][kk] = A(i, k0 + kk), rows KCs + kAPad apart
+  {
+    VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+    Value* lp = add(KCs, c64(kAPad));
+    Value* chunks = udivc(add(kc, c64(VW - 1)), VW);
+    Value* tailCols = b_.CreateSub(kc, mulc(b_.CreateSub(chunks, c64(1)), VW));
+    loopV(rows, [&](Value* ii) {
+      Value* i = add(r0, ii);
+      Value* src = gep(f32_, A, add(b_.CreateMul(i, sAi), k0));
+      Value* out = gep(f32_, Ap, b_.CreateMul(i, lp));
+      loopV(chunks, [&](Value* c) {
+        Value* cols = b_.CreateSelect(b_.CreateICmpEQ(c, b_.CreateSub(chunks, c64(1))), tailCols, c64(VW));
+        Value* m = laneMask(0, cols);
+        Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, mulc(c, VW)), Align(4), m, Constant::getNullValue(vt));
+        b_.CreateMaskedStore(x, gep(f32_, out, mulc(c, VW)), Align(4), m);
+      });
+    });
+  }
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  b_.CreateRetVoid();
+  return f;
+}
+
+// kiln.gemm.pack(ctx, p, dst): packs panel p of the current k block,
+// dst[kk][0 .. NR) = op(B)[k0 + kk][p*NR ..], zero-padded past N; dst is
+// 64-byte aligned.
+Function* Emitter::gemmPackFunction(StructType* ctxTy) {
+  if (gemmPackFn_) return gemmPackFn_;
+  IRBuilderBase::InsertPointGuard guard(b_);
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, ptr_}, false),
+                                 Function::InternalLinkage, "kiln.gemm.pack", m_.get());
+  setAttrs(f);
+  f->addFnAttr(Attribute::NoInline);
+  f->getArg(2)->addAttr(Attribute::NoAlias);
+  gemmPackFn_ = f;
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
+  auto field = [&](unsigned i) {
+    return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
+  };
+  Value *N = field(1), *k0 = field(8), *kc = field(9), *B = field(13),
+        *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
+  Value* p = f->getArg(1);
+  const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
+  VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  Value* zero = Constant::getNullValue(vt);
+  Value* panel = f->getArg(2);
+  Value* j0 = mulc(p, NR);
+  Value* cols = smin(b_.CreateSub(N, j0), c64(NR));
+  BasicBlock* packT = BasicBlock::Create(ctx_, "pack.t", f);
+  BasicBlock* packN = BasicBlock::Create(ctx_, "pack.n", f);
+  BasicBlock* done = BasicBlock::Create(ctx_, "packed", f);
+  b_.CreateCondBr(tb, packT, packN);
+
+  b_.SetInsertPoint(packN);  // B is [K][ldb]: rows of op(B) are contiguous
+  loopV(kc, [&](Value* kk) {
+    Value* src = gep(f32_, B, add(b_.CreateMul(add(k0, kk), ldb), j0));
+    Value* dst = gep(f32_, panel, mulc(kk, NR));
+    for (int64_t v = 0; v < NV; ++v) {
+      Value* x = b_.CreateMaskedLoad(vt, gep(f32_, src, c64(v * VW)), Align(4), laneMask(v, cols), zero);
+      b_.CreateAlignedStore(x, gep(f32_, dst, c64(v * VW)), Align(64));
+    }
+  });
+  b_.CreateBr(done);
+
+  // B is [N][ldb]: columns of op(B) are contiguous. VW x VW blocks (VW
+  // columns, VW consecutive k) are loaded as VW vectors along k and
+  // transposed in registers; columns past N read as zeros (their loads are
+  // masked off, at a clamped address), and the k remainder (kc mod VW) is
+  // copied one element at a time.
+  b_.SetInsertPoint(packT);
+  Value* lastCol = b_.CreateSub(N, c64(1));
+  auto colAddr = [&](int64_t jj, Value* k) {  // &B[min(j0 + jj, N - 1)][k0 + k], and whether j0 + jj < N
+    Value* j = add(j0, c64(jj));
+    return std::pair{gep(f32_, B, add(b_.CreateMul(smin(j, lastCol), ldb), add(k0, k))), b_.CreateICmpSLT(j, N)};
+  };
+  Value* kGroups = udivc(kc, VW);
+  for (int64_t v = 0; v < NV; ++v) {  // columns j0 + v*VW .. + VW
+    // one k-group loop for a block of VW columns all inside N (plain loads),
+    // one for the last block (masked)
+    auto blockLoop = [&](bool masked) {
+      std::vector<std::pair<Value*, Value*>> rowAt;  // &B[j][k0], j < N
+      for (int64_t i = 0; i < VW; ++i) rowAt.push_back(colAddr(v * VW + i, c64(0)));
+      loopV0(kGroups, [&](Value* g) {
+        Value* kq = mulc(g, VW);
+        std::vector<Value*> r;  // r[i][l] = op(B)[kq + l][j0 + v*VW + i]
+        for (int64_t i = 0; i < VW; ++i) {
+          auto [row, ok] = rowAt[static_cast<size_t>(i)];
+          Value* src = gep(f32_, row, kq);
+          r.push_back(masked ? static_cast<Value*>(b_.CreateMaskedLoad(vt, src, Align(4),
+                                                   b_.CreateVectorSplat(static_cast<unsigned>(VW), ok), zero))
+                             : b_.CreateAlignedLoad(vt, src, Align(4)));
+        }
+        // transpose: swap the off-diagonal d x d blocks of every 2d x 2d
+        // block, for d = VW/2 .. 1; afterwards r[i][l] = op(B)[kq + i][.. + l]
+        for (int64_t d = VW / 2; d >= 1; d /= 2) {
+          std::vector<int> lo, hi;  // lanes of (r[i], r[i+d]) as one 2VW vector
+          for (int64_t l = 0; l < VW; ++l) {
+            lo.push_back(static_cast<int>((l & d) ? VW + l - d : l));
+            hi.push_back(static_cast<int>((l & d) ? VW + l : l + d));
+          }
+          for (int64_t i = 0; i < VW; ++i) {
+            if (i & d) continue;
+            Value *x = r[static_cast<size_t>(i)], *y = r[static_cast<size_t>(i + d)];
+            r[static_cast<size_t>(i)] = b_.CreateShuffleVector(x, y, lo);
+            r[static_cast<size_t>(i + d)] = b_.CreateShuffleVector(x, y, hi);
+          }
+        }
+        for (int64_t i = 0; i < VW; ++i)
+          b_.CreateAlignedStore(r[static_cast<size_t>(i)],
+                                gep(f32_, panel, add(mulc(add(kq, c64(i)), NR), c64(v * VW))), Align(64));
+      });
+    };
+    BasicBlock* plain = BasicBlock::Create(ctx_, "pack.t.plain", f);
+    BasicBlock* masked = BasicBlock::Create(ctx_, "pack.t.masked", f);
+    BasicBlock* next = BasicBlock::Create(ctx_, "pack.t.next", f);
+    b_.CreateCondBr(b_.CreateICmpSGE(cols, c64((v + 1) * VW)), plain, masked);
+    b_.SetInsertPoint(plain);
+    blockLoop(false);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(masked);
+    blockLoop(true);
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  }
+  Value* kTail = mulc(kGroups, VW);
+  loopV0(b_.CreateSub(kc, kTail), [&](Value* t) {
+    Value* kk = add(kTail, t);
+    Value* dst = gep(f32_, panel, mulc(kk, NR));
+    for (int64_t jj = 0; jj < NR; ++jj) {
+      auto [src, ok] = colAddr(jj, kk);  // the clamped address is always readable
+      storeF(b_.CreateSelect(ok, b_.CreateLoad(f32_, src), cf(0.0)), dst, c64(jj));
+    }
+  });
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  b_.CreateRetVoid();
+  return f;
 }
 
 // kiln.gemm.tile(ctx, w): tile w = (row block, panel) of one k block, its
@@ -188,12 +391,31 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
   auto fma = [&](Value* a, Value* b, Value* c) { return b_.CreateIntrinsic(Intrinsic::fma, {vt}, {a, b, c}); };
-  auto panelAt = [&](Value* p, Value* kk) { return mulc(add(b_.CreateMul(p, KCs), kk), NR); };
   std::vector<Value*> acc(static_cast<size_t>(kMR * NV));
   for (Value*& a : acc) a = alloca(vt);
   Value* w = f->getArg(1);
-  Value* ic = b_.CreateUDiv(w, panels);
-  Value* p = b_.CreateURem(w, panels);
+  // item w: panel w with all its row blocks, packed here first
+  // (packInTile), else row block w / panels of panel w mod panels
+  Value* packInTile = b_.CreateICmpNE(field(16), c64(0));
+  Value *Ap = field(17), *packA = b_.CreateICmpNE(field(18), c64(0)), *aKMajor = b_.CreateICmpNE(field(19), c64(0));
+  Value* aLp = add(KCs, c64(kAPad));
+  Value* ic0 = b_.CreateSelect(packInTile, c64(0), b_.CreateUDiv(w, panels));
+  Value* p = b_.CreateSelect(packInTile, w, b_.CreateURem(w, panels));
+  Value* nBlocks = b_.CreateSelect(packInTile, udivc(add(M, c64(kMC - 1)), kMC), c64(1));
+  // its own panel goes to a buffer on this thread's stack, which stays in
+  // L1 from one item to the next (the scratch's panels would not)
+  IRBuilder<> eb(&f->getEntryBlock(), f->getEntryBlock().begin());
+  AllocaInst* own = eb.CreateAlloca(ArrayType::get(f32_, static_cast<uint64_t>(lower::kGemmKC * NR)));
+  own->setAlignment(Align(64));
+  Value* panel = b_.CreateSelect(packInTile, own, gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR)));
+  // a full panel of untransposed B is read where it is (row stride ldb)
+  Value* B = field(13), *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
+  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(8 * kMR)), b_.CreateNot(tb)),
+                                b_.CreateICmpSGE(b_.CreateSub(N, mulc(p, NR)), c64(NR)));
+  panel = b_.CreateSelect(inPlace, gep(f32_, B, add(b_.CreateMul(k0, ldb), mulc(p, NR))), panel);
+  Value* bStride = b_.CreateSelect(inPlace, ldb, c64(NR));
+  ifThen(b_.CreateAnd(packInTile, b_.CreateNot(inPlace)),
+         [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p, panel}); });
 
   // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
   auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
@@ -207,14 +429,20 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
     b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
   }
+    // A(i0 + row, k0 + kk) = aBase[row * aRowStride + kk * aKStride]
+    Value* aBase = b_.CreateSelect(
+        packA,
+        gep(f32_, Ap, b_.CreateSelect(aKMajor, mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8), b_.CreateMul(i0, aLp))),
+        gep(f32_, A, add(b_.CreateMul(i0, sAi), b_.CreateMul(k0, sAk))));
+    Value* aRowStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(1), aLp), sAi);
+    Value* aKStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(8), c64(1)), sAk);
     std::vector<Value*> aRow;
-    for (int64_t row = 0; row < mr; ++row)
-      aRow.push_back(gep(f32_, A, b_.CreateMul(add(i0, c64(row)), sAi)));
+    for (int64_t row = 0; row < mr; ++row) aRow.push_back(gep(f32_, aBase, mulc(aRowStride, row)));
     loopV(kc, [&](Value* kk) {
-      Value* bRow = gep(f32_, Bp, panelAt(p, kk));
-      Value* ak = b_.CreateMul(add(k0, kk), sAk);
+      Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
+      Value* ak = b_.CreateMul(kk, aKStride);
       std::vector<Value*> bv;
-      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(64)));
+      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
       for (int64_t row = 0; row < mr; ++row) {
     Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
     for (int64_t v = 0; v < NV; ++v) {
@@ -228,26 +456,28 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
                          masks[static_cast<size_t>(v)]);
   };
-  // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
-  // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
-  Value* r0 = mulc(ic, kMC);
-  Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-  Value* fullRows = udivc(rows, kMR);
-  Value* tailM = b_.CreateURem(rows, c64(kMR));
-  Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-  loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
-  // the last rows mod 6: one micro-kernel per possible height
-  Value* i0 = add(r0, mulc(fullRows, kMR));
-  BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-  SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-  for (int64_t mr = 1; mr < kMR; ++mr) {
-    BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-    sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-    b_.SetInsertPoint(bb);
-    micro(i0, mr, p, cols);
-    b_.CreateBr(done);
-  }
-  b_.SetInsertPoint(done);
+  loopV(nBlocks, [&](Value* bi) {
+    // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
+    // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
+    Value* r0 = mulc(add(ic0, bi), kMC);
+    Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+    Value* fullRows = udivc(rows, kMR);
+    Value* tailM = b_.CreateURem(rows, c64(kMR));
+    Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+    loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
+    // the last rows mod 6: one micro-kernel per possible height
+    Value* i0 = add(r0, mulc(fullRows, kMR));
+    BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+    SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+    for (int64_t mr = 1; mr < kMR; ++mr) {
+      BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+      sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+      b_.SetInsertPoint(bb);
+      micro(i0, mr, p, cols);
+      b_.CreateBr(done);
+    }
+    b_.SetInsertPoint(done);
+  });
   b_.CreateRetVoid();
   return f;
 }

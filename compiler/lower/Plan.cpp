@@ -205,6 +205,11 @@ int64_t gemmScratchBytes(int64_t k, int64_t n) {
   return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
 }
 
+int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta) {
+  if ((!ta && k % 1024 != 0) || m > 4096 || n <= 3 * kGemmMaxNR) return 0;
+  return alignUp((m + 5) / 6 * (8 * std::min(k, kGemmKC) + 96) * 4);
+}
+
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
   const ir::Shape *xs, *ws, *ys;
   if (node.op == OpKind::Conv2d) {
@@ -267,8 +272,10 @@ int64_t kernelScratchBytes(const ir::Graph& g, ValueId v) {
   if (ir::opFamily(node.op) == ir::FamilyKind::MatMul) {
     const ir::Shape& as = g.type(node.operands[0]).shape;
     size_t r = as.size();
-    int64_t k = node.attrs.getInt("ta", 0) ? as[r - 2] : as[r - 1];
-    return gemmScratchBytes(k, node.type.shape.back());
+    bool ta = node.attrs.getInt("ta", 0);
+    int64_t k = ta ? as[r - 2] : as[r - 1];
+    const ir::Shape& cs = node.type.shape;
+    return gemmScratchBytes(k, cs.back()) + gemmPackABytes(cs[cs.size() - 2], k, cs.back(), ta);
   }
   return 0;
 }

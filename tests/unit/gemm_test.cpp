@@ -77,3 +77,30 @@ TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blo
   checkGemm({3, 7, 300, 40, false, false});
   checkGemm({2, 9, 33, 65, true, true});
 }
+
+// The packing paths: transposed B is packed in VW x VW blocks transposed in
+// registers plus a one-element k remainder, and the panels are packed by the
+// tile that uses them when all rows fit one 96-row block, else by a pass of
+// their own. A is packed too when transposed or when its rows are 4 KB
+// apart, given N > 96. Shapes reach k remainders 0 .. 15, column
+// tails of 1 and 31, one and several row blocks, and sizes large enough to
+// run on the thread pool (over 2 MFLOP per k block).
+TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, one or several row blocks") {
+  const GemmCase shapes[] = {
+      {1, 3, 15, 33, false, false},    {1, 5, 16, 32, false, false},   {1, 4, 17, 31, false, false},
+      {1, 8, 31, 65, false, false},    {1, 6, 47, 1, false, false},    {1, 32, 256, 256, false, false},
+      {1, 32, 65, 256, false, false},  {1, 96, 100, 70, false, false}, {1, 97, 271, 97, false, false},
+      {1, 200, 300, 64, false, false}, {1, 130, 33, 129, false, false},
+  };
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (GemmCase c : shapes) {
+        c.ta = ta;
+        c.tb = tb;
+        checkGemm(c);
+      }
+  checkGemm({3, 40, 70, 50, false, true});
+  // A packed as rows (lda a multiple of 1024) with one and several row blocks
+  checkGemm({1, 13, 1024, 100, false, false});
+  checkGemm({1, 101, 1024, 130, false, true});
+}
