@@ -86,7 +86,7 @@ public:
   explicit Editor(const ir::Graph& g) : g_(g), base_(g.size()), nodes_(g.nodes()) {
     for (ValueId v = 0; v < base_; ++v) {
       repl_.push_back(v);
-      rank_.push_back(v);
+      rank_.push_back(ir::isSource(nodes_[v].op) ? -1 : v);  // sources first, as schedule orders them
       const Node& n = nodes_[v];
       if (n.op == OpKind::Concat) rememberConcat(v);
     }
@@ -159,7 +159,7 @@ private:
   ValueId base_;
   std::vector<Node> nodes_;
   std::vector<ValueId> repl_;
-  std::vector<int64_t> rank_;  // sort key: old id, or a new node's latest operand
+  std::vector<int64_t> rank_;  // sort key: old id (-1 for sources), or a new node's latest operand
   std::map<std::pair<int64_t, std::vector<ValueId>>, ValueId> exact_, bySet_;
 };
 
