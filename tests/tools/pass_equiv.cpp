@@ -89,8 +89,14 @@ int main(int argc, char** argv) {
       ir::Graph g = ir::parseGraph(ss.str(), argv[a]);
       NamedSources src = randomSources(g);
       std::vector<HostTensor> want = evaluateAll(g, src);
+      std::string text = ir::printGraph(g);
       for (const std::string& pass : passes::defaultPipeline()) {
         passes::runPasses(g, {pass}, true);
+        // a graph that prints the same computes the same: skip the
+        // interpreter (the slow part on the large models)
+        std::string after = ir::printGraph(g);
+        if (after == text) continue;
+        text = std::move(after);
         bool exact = pass != "simplify" && pass != "stable" && pass != "batch";
         std::vector<HostTensor> got = evaluateAll(g, src);
         std::string diff = compare(got, want, exact);
