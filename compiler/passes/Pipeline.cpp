@@ -32,6 +32,7 @@ std::vector<std::string> defaultPipeline() {
       "stable",    // numerically stable forms of log(softmax), log(sigmoid), log(sum(exp)), log(1+x)
       "cse",       // simplify can make ops equal (matmul(transpose(a), b) becomes matmul(a, b, ta))
       "dce",       // drop what cse/fold/simplify left unused
+      "batch",     // an unrolled loop's small matmuls -> a few large ones (sums joined along K, shared weights stacked)
       "schedule",  // kernel order with a lower peak of live temporaries
       "fuse",      // mark elementwise producers their consumers' kernels compute
   };

@@ -156,6 +156,25 @@ std::vector<NamedGraph> graphs() {
     m.addTrainStep("trainStep", loss, Adam{.lr = 0.01});
     add("encoder-decoder", g);
   }
+  {  // an unrolled char-RNN (embedding input, tanh, per-step cross-entropy,
+     // Adam), long enough for batch to join its gradient sums and stack its
+     // output projections
+    Graph g;
+    Module m(g);
+    constexpr int64_t kV = 3, kH = 4, kT = 6, kB = 2;
+    Tensor xs = g.input("xs", {kB, kT}, DType::I32), ys = g.input("ys", {kB, kT}, DType::I32);
+    Tensor wxh = g.param("wxh", {kV, kH}, Init::uniform(-1, 1)), whh = g.param("whh", {kH, kH}, Init::uniform(-1, 1));
+    Tensor bh = g.param("bh", {kH}, Init::uniform(-1, 1)), why = g.param("why", {kH, kV}, Init::uniform(-1, 1));
+    std::vector<Tensor> x = timeSteps(xs), y = timeSteps(ys);
+    Tensor h = g.constant(0.0, {kB, kH}), total;
+    for (int64_t t = 0; t < kT; ++t) {
+      h = tanh(gather(wxh, x[t]) + matmul(h, whh) + bh);
+      Tensor l = mean(softmaxCrossEntropy(matmul(h, why), y[t]));
+      total = t == 0 ? l : total + l;
+    }
+    m.addTrainStep("trainStep", total / static_cast<double>(kT), Adam{.lr = 0.01});
+    add("unrolled-rnn", g);
+  }
   return out;
 }
 
@@ -175,9 +194,10 @@ TEST_CASE("passes: every pass keeps the interpreter's outputs on every test grap
       std::vector<HostTensor> got = evaluateAll(g, src);
       REQUIRE(got.size() == want.size());
       // simplify's sum(broadcast(x)) -> x * n rounds once instead of n - 1
-      // times, so after it results agree to a tolerance; every other pass is
-      // bit-exact against the graph before it
-      bool exact = pass != "simplify";
+      // times and batch adds a sum's terms in another order, so after them
+      // results agree to a tolerance; every other pass is bit-exact against
+      // the graph before it
+      bool exact = pass != "simplify" && pass != "batch";
       for (size_t i = 0; i < want.size(); ++i) checkTensors(got[i], want[i], exact, fmt::format("root {}", i));
       want = std::move(got);
     }
@@ -207,6 +227,41 @@ TEST_CASE("passes: the rewrites fire on the graph built to trigger them") {
   CHECK(exps == 1);        // cse
   CHECK(sums == 1);        // only sum(x, {1}) is left: the broadcast one became a mul, the onehot one folded
   CHECK(onehots == 0);
+}
+
+TEST_CASE("passes: batch joins the unrolled RNN's gradient sums and stacks its shared-weight matmuls") {
+  ir::Graph g = graphs().back().g;
+  REQUIRE(graphs().back().name == "unrolled-rnn");
+  auto count = [&](ir::OpKind op) {
+    return std::count_if(g.nodes().begin(), g.nodes().end(), [&](const ir::Node& n) { return n.op == op; });
+  };
+  std::vector<std::string> upToBatch;
+  for (const std::string& p : passes::defaultPipeline()) {
+    upToBatch.push_back(p);
+    if (p == "batch") break;
+  }
+  REQUIRE(upToBatch.back() == "batch");
+  upToBatch.pop_back();
+  passes::runPasses(g, upToBatch, true);
+  // per step: h whh, h why forward; dlogits why^T, da whh^T, h^T dlogits,
+  // h_prev^T da backward; but no da whh^T at step 0, whose h_prev is a const
+  CHECK(count(ir::OpKind::MatMul) == 6 * 6 - 1);
+  CHECK(count(ir::OpKind::ScatterAdd) == 6);
+  CHECK(count(ir::OpKind::Concat) == 0);
+  auto rec = passes::runPasses(g, {"batch"}, true);
+  CHECK(rec[0].changed);
+  // left: the recurrence h whh (6) and da whh^T (5: nothing flows back past
+  // step 0); joined: dW_hy and dW_hh; stacked: h why and dlogits why^T
+  CHECK(count(ir::OpKind::MatMul) == 6 + 5 + 2 + 2);
+  CHECK(count(ir::OpKind::ScatterAdd) == 1);
+  // one concat each of the h_t, the h_{t-1}, the da_t, the dlogits_t and the
+  // indices, shared by every op that joins them
+  CHECK(count(ir::OpKind::Concat) == 5);
+  int64_t bigK = 0;
+  for (const ir::Node& n : g.nodes())
+    if (n.op == ir::OpKind::MatMul && n.attrs.getInt("ta", 0) == 1) bigK = std::max(bigK, g.type(n.operands[0]).shape[0]);
+  CHECK(bigK == 6 * 2);  // the contraction runs over every step's batch rows
+  CHECK_FALSE(passes::runPasses(g, {"batch"}, true)[0].changed);
 }
 
 TEST_CASE("passes: JIT results after memory planning equal the interpreter, call after call") {

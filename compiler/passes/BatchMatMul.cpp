@@ -1,0 +1,449 @@
+// batch: turns the many small matmuls of an unrolled loop into a few large
+// ones (see docs/passes.md, "batch").
+//
+//  (a) a tree of adds (internal adds read once, by the next add) whose leaves
+//      include >= kMinGroup matmuls read only there, with equal ta/tb and
+//      equal operand shapes: sum_i op(A_i) op(B_i) is one matmul of the
+//      operands joined along the contraction axis,
+//      op(concat A) op(concat B). Other leaves stay in the tree. The same
+//      tree may also hold scatter_adds into one table shape (sum_i
+//      scatter_add(S_i, I_i) = scatter_add(concat S, concat I)) and sums
+//      over axis 0 (sum_i sum(X_i) = sum(concat X)), each joined the same
+//      way. These rewrites only drop dependencies, so they never make a
+//      cycle.
+//  (b) >= kMinGroup matmuls matmul(A_i, B) with ta = 0, one B and tb, one A
+//      shape, none reaching another: one matmul of the A_i stacked by rows,
+//      sliced back. Every member's consumers now wait for every A_i, which is
+//      only acyclic when no member reaches another, so members are chosen as
+//      an antichain by one forward sweep per group, and groups are applied
+//      one at a time, each on the graph the previous one left.
+//
+// Results change only by f32 reassociation: the joined matmul and sums add
+// the same products in another order. New nodes are placed by a topological
+// sort that keeps the old order where it can (each new node right after its
+// last operand), and the values no entry point needs any more are dropped.
+// Concats are shared: one with the same operands is reused, and a group
+// whose operands another concat already joins (in some order) takes that
+// order, so e.g. the hidden states of every step are copied once.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <queue>
+#include <tuple>
+
+#include "Passes.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::Node;
+using ir::OpKind;
+using ir::Shape;
+using ir::TensorType;
+using ir::ValueId;
+
+// Fewer leaves or members than this are left alone, so an ordinary MLP
+// (one matmul per weight) is untouched.
+constexpr size_t kMinGroup = 4;
+
+int64_t intAttr(const Node& n, const char* key) { return n.attrs.getInt(key, 0); }
+
+// Live values, and who reads each (count; the reader when there is one).
+// Entry-point outputs and update values count as a read from outside.
+struct Uses {
+  std::vector<bool> live;
+  std::vector<int32_t> count;
+  std::vector<ValueId> user;
+};
+
+Uses countUses(const ir::Graph& g) {
+  std::vector<ValueId> roots;
+  for (const ir::Function& f : g.functions())
+    for (ValueId v : ir::functionRoots(f)) roots.push_back(v);
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (ir::isSource(g.node(v).op)) roots.push_back(v);
+  Uses u{ir::ancestors(g, roots), std::vector<int32_t>(static_cast<size_t>(g.size()), 0),
+         std::vector<ValueId>(static_cast<size_t>(g.size()), -1)};
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (!u.live[v]) continue;
+    for (ValueId o : g.node(v).operands) {
+      ++u.count[o];
+      u.user[o] = v;
+    }
+  }
+  for (const ir::Function& f : g.functions()) {
+    for (const ir::Output& o : f.outputs) ++u.count[o.value], u.user[o.value] = -1;
+    for (const ir::Update& up : f.updates) ++u.count[up.value], u.user[up.value] = -1;
+  }
+  return u;
+}
+
+// A graph being rewritten: the committed graph's nodes plus appended ones,
+// and replacements (old value -> its new value). `commit` sorts, drops what
+// no entry point needs, and installs the result.
+class Editor {
+public:
+  explicit Editor(const ir::Graph& g) : g_(g), base_(g.size()), nodes_(g.nodes()) {
+    for (ValueId v = 0; v < base_; ++v) {
+      repl_.push_back(v);
+      rank_.push_back(ir::isSource(nodes_[v].op) ? -1 : v);  // sources first, as schedule orders them
+      const Node& n = nodes_[v];
+      if (n.op == OpKind::Concat) rememberConcat(v);
+    }
+  }
+
+  const Node& node(ValueId v) const { return nodes_.at(static_cast<size_t>(v)); }
+
+  ValueId add(Node n) {
+    int64_t r = 0;
+    for (ValueId& o : n.operands) {
+      o = resolve(o);
+      r = std::max(r, rank_[o]);
+    }
+    nodes_.push_back(std::move(n));
+    repl_.push_back(static_cast<ValueId>(nodes_.size() - 1));
+    rank_.push_back(r);
+    return static_cast<ValueId>(nodes_.size() - 1);
+  }
+
+  void replace(ValueId old, ValueId by) { repl_.at(static_cast<size_t>(old)) = resolve(by); }
+
+  // The concat of `ops` along `axis` (reusing an equal one), located at loc.
+  ValueId concat(std::vector<ValueId> ops, int64_t axis, const ir::SourceLoc& loc) {
+    for (ValueId& o : ops) o = resolve(o);
+    if (ops.size() == 1) return ops[0];
+    auto key = std::make_pair(axis, ops);
+    if (auto it = exact_.find(key); it != exact_.end()) return it->second;
+    Node n;
+    n.op = OpKind::Concat;
+    n.operands = ops;
+    n.attrs.set("axis", axis);
+    n.type = node(ops[0]).type;
+    n.type.shape[axis] = 0;
+    for (ValueId o : ops) n.type.shape[axis] += node(o).type.shape[axis];
+    n.loc = loc;
+    ValueId id = add(std::move(n));
+    rememberConcat(id);
+    return id;
+  }
+
+  // The operand order of an existing concat along `axis` of exactly the
+  // values `ops` (each once), if there is one.
+  std::optional<std::vector<ValueId>> concatOrder(std::vector<ValueId> ops, int64_t axis) const {
+    for (ValueId& o : ops) o = resolve(o);
+    std::sort(ops.begin(), ops.end());
+    if (std::adjacent_find(ops.begin(), ops.end()) != ops.end()) return std::nullopt;
+    auto it = bySet_.find(std::make_pair(axis, ops));
+    if (it == bySet_.end()) return std::nullopt;
+    return node(it->second).operands;
+  }
+
+  bool commit(ir::Graph& g);
+
+  ValueId resolve(ValueId v) const {
+    while (repl_[v] != v) v = repl_[v];
+    return v;
+  }
+
+private:
+  void rememberConcat(ValueId v) {
+    const Node& n = nodes_[v];
+    int64_t axis = intAttr(n, "axis");
+    exact_.emplace(std::make_pair(axis, n.operands), v);
+    std::vector<ValueId> set = n.operands;
+    std::sort(set.begin(), set.end());
+    bySet_.emplace(std::make_pair(axis, std::move(set)), v);
+  }
+
+  const ir::Graph& g_;
+  ValueId base_;
+  std::vector<Node> nodes_;
+  std::vector<ValueId> repl_;
+  std::vector<int64_t> rank_;  // sort key: old id (-1 for sources), or a new node's latest operand
+  std::map<std::pair<int64_t, std::vector<ValueId>>, ValueId> exact_, bySet_;
+};
+
+bool Editor::commit(ir::Graph& g) {
+  const size_t n = nodes_.size();
+  for (Node& node : nodes_)
+    for (ValueId& o : node.operands) o = resolve(o);
+  // live: sources and everything an entry point needs
+  std::vector<bool> live(n, false);
+  std::vector<ValueId> stack;
+  auto mark = [&](ValueId v) {
+    if (!live[v]) live[v] = true, stack.push_back(v);
+  };
+  for (ValueId v = 0; v < base_; ++v)
+    if (ir::isSource(nodes_[v].op)) mark(v);
+  for (const ir::Function& f : g_.functions())
+    for (ValueId v : ir::functionRoots(f)) mark(resolve(v));
+  while (!stack.empty()) {
+    ValueId v = stack.back();
+    stack.pop_back();
+    for (ValueId o : nodes_[v].operands) mark(o);
+  }
+  // Kahn's algorithm, the ready node of lowest (rank, id) first: with no
+  // edits this is the old order
+  std::vector<int32_t> waiting(n, 0);
+  std::vector<std::vector<ValueId>> users(n);
+  size_t liveCount = 0;
+  using Item = std::pair<int64_t, ValueId>;
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> ready;
+  for (ValueId v = 0; v < static_cast<ValueId>(n); ++v) {
+    if (!live[v]) continue;
+    ++liveCount;
+    for (ValueId o : nodes_[v].operands) {
+      ++waiting[v];
+      users[o].push_back(v);
+    }
+    if (waiting[v] == 0) ready.push({rank_[v], v});
+  }
+  std::vector<ValueId> pos(n, -1);
+  std::vector<Node> out;
+  out.reserve(liveCount);
+  while (!ready.empty()) {
+    ValueId v = ready.top().second;
+    ready.pop();
+    pos[v] = static_cast<ValueId>(out.size());
+    Node node = nodes_[v];
+    for (ValueId& o : node.operands) o = pos[o];
+    out.push_back(std::move(node));
+    for (ValueId u : users[v])
+      if (--waiting[u] == 0) ready.push({rank_[u], u});
+  }
+  if (out.size() != liveCount) throw ir::CompileError("batch: internal error: the rewrite made a cycle");
+  std::vector<ValueId> remap(static_cast<size_t>(base_), -1);
+  for (ValueId v = 0; v < base_; ++v) remap[v] = live[resolve(v)] ? pos[resolve(v)] : -1;
+  g.renumber(std::move(out), remap);
+  return true;
+}
+
+// --- (a) sums of matmuls, scatter_adds and axis-0 sums -------------------
+
+// What leaves must share to be joined: a kind and the shapes and attributes
+// that make the joined op the sum of the separate ones.
+struct LeafKey {
+  int kind = 0;  // 0 matmul, 1 scatter_add, 2 sum over axis 0 (3: the same under a reshape)
+  int64_t ta = 0, tb = 0;
+  Shape s0, s1, s2;
+  std::vector<int64_t> axes;
+  auto tie() const { return std::tie(kind, ta, tb, s0, s1, s2, axes); }
+  bool operator<(const LeafKey& o) const { return tie() < o.tie(); }
+};
+
+std::optional<LeafKey> leafKey(const ir::Graph& g, const Uses& u, ValueId v) {
+  if (u.count[v] != 1) return std::nullopt;
+  const Node& n = g.node(v);
+  if (n.type.dtype != ir::DType::F32) return std::nullopt;
+  auto sumKey = [&](const Node& s, int kind) -> std::optional<LeafKey> {
+    const TensorType& x = g.type(s.operands[0]);
+    const auto& axes = s.attrs.getInts("axes");
+    if (x.rank() < 1 || axes.empty() || axes[0] != 0) return std::nullopt;
+    LeafKey k{kind, intAttr(s, "keep"), 0, x.shape, s.type.shape, {}, axes};
+    if (kind == 3) k.s2 = n.type.shape;
+    return k;
+  };
+  switch (n.op) {
+    case OpKind::MatMul: {
+      const TensorType &a = g.type(n.operands[0]), &b = g.type(n.operands[1]);
+      if (a.rank() != 2 || b.rank() != 2) return std::nullopt;
+      return LeafKey{0, intAttr(n, "ta") != 0, intAttr(n, "tb") != 0, a.shape, b.shape, {}, {}};
+    }
+    case OpKind::ScatterAdd: {
+      const TensorType &s = g.type(n.operands[0]), &i = g.type(n.operands[1]);
+      if (i.rank() < 1) return std::nullopt;
+      return LeafKey{1, 0, 0, s.shape, i.shape, n.type.shape, {}};
+    }
+    case OpKind::Sum: return sumKey(n, 2);
+    case OpKind::Reshape: {
+      ValueId s = n.operands[0];
+      if (g.node(s).op != OpKind::Sum || u.count[s] != 1) return std::nullopt;
+      return sumKey(g.node(s), 3);
+    }
+    default: return std::nullopt;
+  }
+}
+
+// Orders `leaves` like an existing concat of the values `joined(leaf)`, if
+// one exists, so the concat this group needs is that one.
+template <class F>
+void adoptOrder(const Editor& ed, std::vector<ValueId>& leaves, int64_t axis, F joined) {
+  std::vector<ValueId> ops;
+  for (ValueId l : leaves) ops.push_back(ed.resolve(joined(l)));
+  auto order = ed.concatOrder(ops, axis);
+  if (!order) return;
+  std::map<ValueId, ValueId> leafOf;
+  for (ValueId l : leaves) leafOf[ed.resolve(joined(l))] = l;
+  for (size_t i = 0; i < leaves.size(); ++i) leaves[i] = leafOf.at((*order)[i]);
+}
+
+// The one op that computes the sum of `leaves` (all with key k).
+ValueId joinLeaves(Editor& ed, const LeafKey& k, std::vector<ValueId> leaves) {
+  auto operand = [&ed](size_t i) { return [&ed, i](ValueId l) { return ed.node(l).operands[i]; }; };
+  auto inner = [&ed](ValueId l) { return ed.node(ed.node(l).operands[0]).operands[0]; };  // reshape(sum(x)) -> x
+  // the contraction axis: A is [M,K] (ta = 0) or [K,M]; B is [K,N] (tb = 0) or [N,K]
+  int64_t axisA = k.ta ? 0 : 1, axisB = k.tb ? 1 : 0;
+  if (k.kind == 0) {
+    adoptOrder(ed, leaves, axisB, operand(1));
+    adoptOrder(ed, leaves, axisA, operand(0));
+  } else if (k.kind == 3) {
+    adoptOrder(ed, leaves, 0, inner);
+  } else {
+    adoptOrder(ed, leaves, 0, operand(0));
+  }
+  const Node first = ed.node(leaves[0]);  // a copy: adding nodes moves them
+  auto joined = [&](size_t i, int64_t axis) {
+    std::vector<ValueId> ops;
+    for (ValueId l : leaves) ops.push_back(k.kind == 3 ? inner(l) : ed.node(l).operands[i]);
+    return ed.concat(ops, axis, first.loc);
+  };
+  Node n;
+  n.loc = first.loc;
+  n.type = first.type;
+  switch (k.kind) {
+    case 0:
+      n.op = OpKind::MatMul;
+      n.attrs = first.attrs;
+      n.operands = {joined(0, axisA), joined(1, axisB)};
+      return ed.add(std::move(n));
+    case 1:
+      n.op = OpKind::ScatterAdd;
+      n.operands = {joined(0, 0), joined(1, 0)};
+      return ed.add(std::move(n));
+    case 2:
+      n = first;
+      n.operands = {joined(0, 0)};
+      return ed.add(std::move(n));
+    default: {
+      Node s = ed.node(first.operands[0]);
+      s.operands = {joined(0, 0)};
+      n.op = OpKind::Reshape;
+      n.operands = {ed.add(std::move(s))};
+      return ed.add(std::move(n));
+    }
+  }
+}
+
+bool joinSums(ir::Graph& g) {
+  Uses u = countUses(g);
+  auto internal = [&](ValueId v) {
+    return g.node(v).op == OpKind::Add && u.count[v] == 1 && u.user[v] >= 0 && g.node(u.user[v]).op == OpKind::Add;
+  };
+  Editor ed(g);
+  bool changed = false;
+  for (ValueId root = 0; root < g.size(); ++root) {
+    const Node& r = g.node(root);
+    if (!u.live[root] || r.op != OpKind::Add || r.type.dtype != ir::DType::F32 || internal(root)) continue;
+    std::vector<ValueId> leaves, stack{root};
+    while (!stack.empty()) {
+      ValueId a = stack.back();
+      stack.pop_back();
+      for (ValueId o : g.node(a).operands) (internal(o) ? stack : leaves).push_back(o);
+    }
+    if (leaves.size() < kMinGroup) continue;
+    std::sort(leaves.begin(), leaves.end());
+    std::map<LeafKey, std::vector<ValueId>> groups;
+    for (ValueId l : leaves)
+      if (auto k = leafKey(g, u, l)) groups[*k].push_back(l);
+    std::map<ValueId, ValueId> joinedAt;  // first leaf of a joined group -> the joined op
+    std::vector<bool> gone(static_cast<size_t>(g.size()), false);
+    for (const auto& [k, members] : groups) {
+      if (members.size() < kMinGroup) continue;
+      joinedAt[members[0]] = joinLeaves(ed, k, members);
+      for (ValueId m : members) gone[m] = true;
+    }
+    if (joinedAt.empty()) continue;
+    changed = true;
+    ValueId acc = -1;
+    for (ValueId l : leaves) {
+      auto it = joinedAt.find(l);
+      if (gone[l] && it == joinedAt.end()) continue;
+      ValueId term = it != joinedAt.end() ? it->second : l;
+      if (acc < 0) {
+        acc = term;
+        continue;
+      }
+      Node add;
+      add.op = OpKind::Add;
+      add.type = r.type;
+      add.loc = r.loc;
+      add.operands = {acc, term};
+      acc = ed.add(std::move(add));
+    }
+    ed.replace(root, acc);
+  }
+  return changed && ed.commit(g);
+}
+
+// --- (b) independent matmuls sharing their right operand -------------------
+
+// Applies the first group that has an antichain of >= kMinGroup members;
+// false when none has.
+bool stackOneGroup(ir::Graph& g) {
+  Uses u = countUses(g);
+  using Key = std::tuple<ValueId, int64_t, Shape>;  // B, tb, A's shape
+  std::map<Key, std::vector<ValueId>> groups;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (!u.live[v] || n.op != OpKind::MatMul || intAttr(n, "ta") != 0) continue;
+    const TensorType& a = g.type(n.operands[0]);
+    if (a.rank() != 2 || g.type(n.operands[1]).rank() != 2) continue;
+    groups[{n.operands[1], intAttr(n, "tb") != 0, a.shape}].push_back(v);
+  }
+  std::vector<char> member(static_cast<size_t>(g.size()), 0), reached(static_cast<size_t>(g.size()), 0);
+  for (const auto& [key, members] : groups) {
+    if (members.size() < kMinGroup) continue;
+    // one forward sweep: a member is taken unless a taken member reaches it
+    for (ValueId m : members) member[m] = 1;
+    std::vector<ValueId> chosen;
+    for (ValueId v = members[0]; v < g.size(); ++v) {
+      bool r = false;
+      for (ValueId o : g.node(v).operands) r = r || (o >= members[0] && reached[o]);
+      if (member[v] && !r) chosen.push_back(v), r = true;
+      reached[v] = r;
+    }
+    for (ValueId m : members) member[m] = 0;
+    std::fill(reached.begin() + members[0], reached.end(), 0);
+    if (chosen.size() < kMinGroup) continue;
+
+    Editor ed(g);
+    std::vector<ValueId> as;
+    for (ValueId m : chosen) as.push_back(g.node(m).operands[0]);
+    if (auto order = ed.concatOrder(as, 0)) {
+      std::map<ValueId, ValueId> memberOf;
+      for (ValueId m : chosen) memberOf[g.node(m).operands[0]] = m;
+      for (size_t i = 0; i < chosen.size(); ++i) chosen[i] = memberOf.at((*order)[i]);
+      as = *order;
+    }
+    const Node& first = g.node(chosen[0]);
+    int64_t rows = g.type(first.operands[0]).shape[0], cols = first.type.shape[1];
+    Node mm = first;
+    mm.operands = {ed.concat(as, 0, first.loc), first.operands[1]};
+    mm.type.shape[0] = rows * static_cast<int64_t>(chosen.size());
+    ValueId big = ed.add(std::move(mm));
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      Node s;
+      s.op = OpKind::Slice;
+      s.type = first.type;
+      s.loc = g.node(chosen[i]).loc;
+      s.operands = {big};
+      int64_t r0 = rows * static_cast<int64_t>(i);
+      s.attrs.set("begin", std::vector<int64_t>{r0, 0});
+      s.attrs.set("end", std::vector<int64_t>{r0 + rows, cols});
+      s.attrs.set("stride", std::vector<int64_t>{1, 1});
+      ed.replace(chosen[i], ed.add(std::move(s)));
+    }
+    return ed.commit(g);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool runBatch(ir::Graph& g) {
+  bool changed = joinSums(g);
+  while (stackOneGroup(g)) changed = true;
+  return changed;
+}
+
+}  // namespace kiln::passes
