@@ -59,6 +59,18 @@ void checkGemm(const GemmCase& c) {
   CHECK_MESSAGE(mismatches == 0, "first mismatch at element ", first);
 }
 
+// every case under all four (ta, tb) combinations
+template <size_t N>
+void checkAllTransposes(const GemmCase (&shapes)[N]) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (GemmCase c : shapes) {
+        c.ta = ta;
+        c.tb = tb;
+        checkGemm(c);
+      }
+}
+
 }  // namespace
 
 TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blocking edge") {
@@ -67,13 +79,7 @@ TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blo
       {1, 5, 3, 15, false, false},    {1, 13, 600, 47, false, false}, {1, 64, 784, 128, false, false},
       {1, 12, 512, 64, false, false}, {1, 2, 1, 100, false, false},   {1, 31, 70, 17, false, false},
   };
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (GemmCase c : shapes) {
-        c.ta = ta;
-        c.tb = tb;
-        checkGemm(c);
-      }
+  checkAllTransposes(shapes);
   checkGemm({3, 7, 300, 40, false, false});
   checkGemm({2, 9, 33, 65, true, true});
 }
@@ -92,13 +98,7 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
       {1, 32, 65, 256, false, false},  {1, 96, 100, 70, false, false}, {1, 97, 271, 97, false, false},
       {1, 200, 300, 64, false, false}, {1, 130, 33, 129, false, false},
   };
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (GemmCase c : shapes) {
-        c.ta = ta;
-        c.tb = tb;
-        checkGemm(c);
-      }
+  checkAllTransposes(shapes);
   checkGemm({3, 40, 70, 50, false, true});
   // A packed as rows (lda a multiple of 1024) with one and several row blocks
   checkGemm({1, 13, 1024, 100, false, false});

@@ -47,6 +47,19 @@ struct Mlp {
   }
 };
 
+// One trainStep of both the compiled module and the interpreter on the same
+// random batch: x from stream xStream, labels in [0, 4) from yStream.
+void stepBoth(jit::CompiledModule& jm, interp::Session& s, uint64_t xStream, uint64_t yStream) {
+  HostTensor& x = s.source("x");
+  HostTensor& y = s.source("y");
+  test::fillRandom(x, xStream);
+  test::fillRandom(y, yStream, 0, 0, 4);
+  std::copy(x.f.begin(), x.f.end(), jm.f32("x"));
+  std::copy(y.i.begin(), y.i.end(), jm.i32("y"));
+  s.run("trainStep");
+  jm.run("trainStep");
+}
+
 const char* const kMlpParams[] = {"l1.w", "l1.b", "l2.w", "l2.b", "l3.w", "l3.b"};
 
 int64_t countOps(const ir::Graph& g, ir::OpKind op) {
@@ -92,14 +105,7 @@ TEST_CASE("optim: compiled steps match the interpreter for every optimizer and o
     jm->init(3);
     s.init(3);
     for (int call = 0; call < 6; ++call) {
-      HostTensor& x = s.source("x");
-      HostTensor& y = s.source("y");
-      test::fillRandom(x, 10 + call);
-      test::fillRandom(y, 20 + call, 0, 0, 4);
-      std::copy(x.f.begin(), x.f.end(), jm->f32("x"));
-      std::copy(y.i.begin(), y.i.end(), jm->i32("y"));
-      s.run("trainStep");
-      jm->run("trainStep");
+      stepBoth(*jm, s, 10 + call, 20 + call);
       CHECK(jm->f32("trainStep.loss")[0] == doctest::Approx(s.output("trainStep", "loss").f[0]).epsilon(1e-6));
     }
     for (const std::string& name : jm->bufferNames()) {
@@ -458,16 +464,7 @@ TEST_CASE("optim: in-place updates and fused, threaded update loops are bit-exac
   interp::Session s(g.ir());
   jm->init(5);
   s.init(5);
-  for (int call = 0; call < 4; ++call) {
-    HostTensor& xs = s.source("x");
-    HostTensor& ys = s.source("y");
-    test::fillRandom(xs, 40 + call);
-    test::fillRandom(ys, 50 + call, 0, 0, 4);
-    std::copy(xs.f.begin(), xs.f.end(), jm->f32("x"));
-    std::copy(ys.i.begin(), ys.i.end(), jm->i32("y"));
-    s.run("trainStep");
-    jm->run("trainStep");
-  }
+  for (int call = 0; call < 4; ++call) stepBoth(*jm, s, 40 + call, 50 + call);
   for (const std::string& name : jm->bufferNames()) {
     if (name == "x" || name == "y" || name == "trainStep.loss") continue;
     CAPTURE(name);
