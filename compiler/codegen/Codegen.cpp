@@ -607,10 +607,11 @@ void Emitter::emitBody(const ir::Node& n, Value* out, const std::vector<Value*>&
         });
         b_.CreateStore(cf(0.0), sm);
         Value* m = b_.CreateLoad(f32_, mx);
-        loop(len, [&](Value* k) {
-          Value* e = kexp(b_.CreateFSub(loadF(in[0], at(k)), m));
-          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sm), e), sm);
-        });
+        // the exponentials first, into the output (a loop with no carried
+        // sum, so it vectorizes), then their sum in order: the same
+        // operations in the same order as one fused loop
+        loop(len, [&](Value* k) { storeF(kexp(b_.CreateFSub(loadF(in[0], at(k)), m)), out, at(k)); });
+        loop(len, [&](Value* k) { b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sm), loadF(out, at(k))), sm); });
         Value* ls = intrinsic(Intrinsic::log, b_.CreateLoad(f32_, sm));
         loop(len, [&](Value* k) { storeF(b_.CreateFSub(b_.CreateFSub(loadF(in[0], at(k)), m), ls), out, at(k)); });
       });
