@@ -267,11 +267,7 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   // kept out of line: inlining every call would re-expand the shared bodies
   // into the entry point, one copy per call, which is what sharing avoids
   f->addFnAttr(Attribute::NoInline);
-  for (auto& arg : f->args()) {
-    arg.addAttr(Attribute::NoAlias);
-    arg.addAttr(Attribute::NoCapture);
-    arg.addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));  // every buffer is kBufferAlign-aligned
-  }
+  markBufferArgs(f, static_cast<unsigned>(params.size()));
   BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
   b_.SetInsertPoint(entry);
   Value* out = f->getArg(0);
@@ -358,8 +354,6 @@ Emitter::Index Emitter::operandIndex(const ir::Node& n, const std::vector<Value*
   return r;
 }
 
-bool Emitter::needsMultiIndex(const lower::Kernel& k) { return lower::needsMultiIndex(g_, k); }
-
 // Flat elementwise loops at least this big run in chunks of kParallelChunk
 // elements over the runtime's threads; smaller ones (an RNN step's
 // [32,256]) are not worth waking a thread for.
@@ -394,11 +388,7 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
                                      name + ".range", m_.get());
   setAttrs(range);
   range->addFnAttr(Attribute::NoInline);
-  for (unsigned a = 0; a < nargs; ++a) {
-    range->getArg(a)->addAttr(Attribute::NoAlias);
-    range->getArg(a)->addAttr(Attribute::NoCapture);
-    range->getArg(a)->addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));
-  }
+  markBufferArgs(range, nargs);
   {
     IRBuilderBase::InsertPointGuard guard(b_);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
@@ -465,11 +455,7 @@ Function* Emitter::emitLoopGroup(const std::vector<const lower::Kernel*>& member
                                  fmt::format("k{}_loop{}", head.value, members.size()), m_.get());
   setAttrs(f);
   f->addFnAttr(Attribute::NoInline);
-  for (auto& arg : f->args()) {
-    arg.addAttr(Attribute::NoAlias);
-    arg.addAttr(Attribute::NoCapture);
-    arg.addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));
-  }
+  markBufferArgs(f, nargs);
   IRBuilderBase::InsertPointGuard guard(b_);
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   emitFlatLoop(members, argOf, nargs, f->getName().str(), f);
@@ -480,7 +466,7 @@ Function* Emitter::emitLoopGroup(const std::vector<const lower::Kernel*>& member
 void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {
   const ir::Node& n = g_.node(k.value);
   Type* ot = elemType(n.type);
-  bool needMulti = needsMultiIndex(k);
+  bool needMulti = lower::needsMultiIndex(g_, k);
   switch (ir::opFamily(n.op)) {
     case FamilyKind::Map:
       if (!needMulti) {

@@ -59,6 +59,17 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     if (vecWidth_ == 16) f->addFnAttr("prefer-vector-width", "512");
   }
 
+  // The first `count` arguments of a kernel-like function are buffers:
+  // noalias, not captured, kBufferAlign-aligned (every buffer is).
+  void markBufferArgs(Function* f, unsigned count) {
+    for (unsigned a = 0; a < count; ++a) {
+      Argument* arg = f->getArg(a);
+      arg->addAttr(Attribute::NoAlias);
+      arg->addAttr(Attribute::NoCapture);
+      arg->addAttr(Attribute::getWithAlignment(ctx_, Align(kAlign)));
+    }
+  }
+
   // for (i = 0; i < n; ++i) body(i), n a run-time i64 (n >= 1)
   void loopV(Value* n, const std::function<void(Value*)>& body) {
     Function* f = b_.GetInsertBlock()->getParent();
@@ -175,7 +186,6 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Index operandIndex(const ir::Node& n, const std::vector<Value*>& m);
 
   void emitGeneratorRoot(const lower::Kernel& k, Value* out);
-  bool needsMultiIndex(const lower::Kernel& k);
   bool parallelElementwise(const lower::Kernel& k);
   Function* emitFlatLoop(const std::vector<const lower::Kernel*>& members,
                          const std::vector<std::vector<unsigned>>& argOf, unsigned nargs, const std::string& name,
