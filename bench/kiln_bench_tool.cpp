@@ -8,12 +8,18 @@
 //                                  eager framework does too)
 //   kiln_bench_tool interp NAME    one JIT call and one interpreter call from the same seed and
 //                                  inputs agree (two for training workloads); exit 0 if so
+//   kiln_bench_tool gemm M N K [ta tb] [calls]
+//                                  JIT-compiles one matmul op(A)[M,K] op(B)[K,N] (ta/tb 0 or 1)
+//                                  and times it: JSON with the median of 5 repeats of `calls`
+//                                  calls (default 1000) in microseconds and GFLOP/s. For work on
+//                                  the GEMM (a shape of a model, alone); `make bench` does not use it.
 //
 // The compile time is measured in a fresh process per repeat (run.py starts
 // this tool once per repeat), so nothing cached in-process is reused, and
 // with the compile cache (driver/Cache.h) off.
 #include <kiln/kiln.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -141,14 +147,51 @@ int interpCheck(const std::string& name) {
   return bad == 0 ? 0 : 1;
 }
 
+int gemmTiming(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int calls) {
+  if (M <= 0 || N <= 0 || K <= 0 || calls <= 0) throw std::runtime_error("gemm: M, N, K and calls must be positive");
+  Graph g;
+  Tensor a = g.input("a", ta ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K});
+  Tensor b = g.input("b", tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N});
+  Module m(g);
+  m.addFunction("forward", {a, b}, {{"c", matmul(ta ? transpose(a) : a, tb ? transpose(b) : b)}});
+  std::unique_ptr<jit::CompiledModule> c = jit::compile(m);
+  c->init(kInitSeed);
+  bench::InputRng rng(kInputSeed);
+  rng.fill(c->f32("a"), static_cast<size_t>(M * K), 1.0);
+  rng.fill(c->f32("b"), static_cast<size_t>(K * N), 1.0);
+  for (int i = 0; i < calls / 10 + 1; ++i) c->run("forward");  // warm-up
+  std::vector<double> us;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) c->run("forward");
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
+  }
+  std::sort(us.begin(), us.end());
+  double med = us[us.size() / 2];
+  std::printf("{\"M\": %lld, \"N\": %lld, \"K\": %lld, \"ta\": %d, \"tb\": %d, \"us\": %.3f, \"gflops\": %.1f}\n",
+              static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), ta, tb, med,
+              2.0 * static_cast<double>(M * N * K) / med / 1e3);
+  return 0;
+}
+
 int usage() {
-  std::fprintf(stderr, "usage: kiln_bench_tool compile|flops|interp NAME\n");
+  std::fprintf(stderr, "usage: kiln_bench_tool compile|flops|interp NAME\n"
+                       "       kiln_bench_tool gemm M N K [ta tb] [calls]\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 5 && std::string(argv[1]) == "gemm") {
+    try {
+      auto arg = [&](int i, int64_t dflt) { return argc > i ? std::stoll(argv[i]) : dflt; };
+      return gemmTiming(arg(2, 0), arg(3, 0), arg(4, 0), arg(5, 0) != 0, arg(6, 0) != 0, static_cast<int>(arg(7, 1000)));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kiln_bench_tool: gemm: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc != 3) return usage();
   std::string cmd = argv[1], name = argv[2];
   try {
