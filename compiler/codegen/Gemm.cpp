@@ -17,7 +17,10 @@
 // with all its rows, and it packs that panel itself into a buffer on its
 // stack (so packing runs on every thread and the panel stays in L1); with
 // at most 48 rows a full panel of untransposed B is not packed at all but
-// read in place. Otherwise a parallel pre-pass packs the panels into the
+// read in place; when nothing at all is packed (A in place too, N a whole
+// number of panels), k is not blocked either, and each tile passes it in
+// kGemmKC-deep slices itself (one parallel_for, not one per block). Otherwise
+// a parallel pre-pass packs the panels into the
 // kernel's scratch and an item is one 96-row block of one panel. A packed A
 // is always packed by the pre-pass (one item per 96-row block).
 //
@@ -34,6 +37,7 @@
 // (M mod 6) get their own micro-kernels (one per tail height), column tails
 // use masked loads and stores of C.
 #include "Emitter.h"
+#include "passes/Passes.h"
 
 #include <fmt/format.h>
 
@@ -46,6 +50,9 @@ constexpr int64_t kMR = 6;   // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
 constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
+constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B
+                                                           // are not packed
+static_assert(kInPlaceRows % kMR == 0);
 }
 
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
@@ -104,11 +111,8 @@ Function* Emitter::gemmFunction() {
         *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13);
 
   const int64_t NR = 2 * vecWidth_;
-  Value* KCs = smin(K, c64(lower::kGemmKC));  // packed panel depth
-  Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
   Value* fullPanels = udivc(N, NR);
   Value* tailN = b_.CreateURem(N, c64(NR));
-
   StructType* ctxTy = gemmCtxType();
   Value* gemmCtx = alloca(ctxTy);
   Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
@@ -118,7 +122,7 @@ Function* Emitter::gemmFunction() {
   // thread, and the panel is hot in L1 for the micro-kernels). Otherwise the
   // panels are packed by a parallel_for of their own before the tiles.
   Value* packInTile = b_.CreateOr(b_.CreateICmpEQ(rowBlocks, c64(1)),
-                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, KCs), c64(1 << 17)),
+                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, smin(K, c64(lower::kGemmKC))), c64(1 << 17)),
                                                b_.CreateICmpUGE(panels, c64(8))));
   Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
   // A is packed too (when the caller gave room for it, Ap) where reading it
@@ -130,6 +134,15 @@ Function* Emitter::gemmFunction() {
   Value* packA = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpNE(Ap, ConstantPointerNull::get(ptr_)),
                                            b_.CreateICmpUGE(panels, c64(4))),
                               b_.CreateOr(aKMajor, b_.CreateICmpEQ(b_.CreateURem(sAi, c64(1024)), c64(0))));
+  // The k dimension in blocks of kGemmKC (a packed panel's depth), except
+  // when nothing is packed: with at most 48 rows, untransposed B in full
+  // panels (read in place) and A read in place, a block would only add a
+  // store and reload of C and another parallel_for per block, so K is one
+  // block (the B panel streams from L2 past the few rows).
+  Value* unpacked = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(kInPlaceRows)), b_.CreateNot(tb)),
+                                 b_.CreateAnd(b_.CreateICmpEQ(tailN, c64(0)), b_.CreateNot(packA)));
+  Value* KCs = b_.CreateSelect(unpacked, K, smin(K, c64(lower::kGemmKC)));  // packed panel depth
+  Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
   Value* preItems = add(b_.CreateSelect(packInTile, c64(0), panels), b_.CreateSelect(packA, rowBlocks, c64(0)));
   FunctionCallee pfor = m_->getOrInsertFunction(
       "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
@@ -410,15 +423,16 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   Value* panel = b_.CreateSelect(packInTile, own, gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR)));
   // a full panel of untransposed B is read where it is (row stride ldb)
   Value* B = field(13), *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
-  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(8 * kMR)), b_.CreateNot(tb)),
+  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(kInPlaceRows)), b_.CreateNot(tb)),
                                 b_.CreateICmpSGE(b_.CreateSub(N, mulc(p, NR)), c64(NR)));
   panel = b_.CreateSelect(inPlace, gep(f32_, B, add(b_.CreateMul(k0, ldb), mulc(p, NR))), panel);
   Value* bStride = b_.CreateSelect(inPlace, ldb, c64(NR));
   ifThen(b_.CreateAnd(packInTile, b_.CreateNot(inPlace)),
          [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p, panel}); });
 
-  // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0..k0+kc) · Bp[p]
-  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols) {
+  // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0+kOff ..+kLen) · Bp[p] rows kOff ..+kLen,
+  // from zero when `first`
+  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first) {
     std::vector<Value*> masks;
     for (int64_t v = 0; v < NV; ++v) masks.push_back(laneMask(v, cols));
     auto cPtr = [&](int64_t row, int64_t v) {
@@ -438,7 +452,8 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     Value* aKStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(8), c64(1)), sAk);
     std::vector<Value*> aRow;
     for (int64_t row = 0; row < mr; ++row) aRow.push_back(gep(f32_, aBase, mulc(aRowStride, row)));
-    loopV(kc, [&](Value* kk) {
+    loopV(kLen, [&](Value* kk0) {
+      Value* kk = add(kOff, kk0);
       Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
       Value* ak = b_.CreateMul(kk, aKStride);
       std::vector<Value*> bv;
@@ -456,27 +471,37 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
                          masks[static_cast<size_t>(v)]);
   };
-  loopV(nBlocks, [&](Value* bi) {
-    // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
-    // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
-    Value* r0 = mulc(add(ic0, bi), kMC);
-    Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-    Value* fullRows = udivc(rows, kMR);
-    Value* tailM = b_.CreateURem(rows, c64(kMR));
-    Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-    loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols); });
-    // the last rows mod 6: one micro-kernel per possible height
-    Value* i0 = add(r0, mulc(fullRows, kMR));
-    BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-    SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-    for (int64_t mr = 1; mr < kMR; ++mr) {
-      BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-      sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-      b_.SetInsertPoint(bb);
-      micro(i0, mr, p, cols);
-      b_.CreateBr(done);
-    }
-    b_.SetInsertPoint(done);
+  // An unpacked k block (kc > kGemmKC, B in place) is passed in slices of
+  // kGemmKC, all rows each, so the slice of the B panel stays in L1 while
+  // the rows pass over it; C is stored and reloaded between slices (exact).
+  Value* slice = b_.CreateSelect(inPlace, smin(kc, c64(lower::kGemmKC)), kc);
+  Value* slices = b_.CreateUDiv(add(kc, b_.CreateSub(slice, c64(1))), slice);
+  loopV(slices, [&](Value* si) {
+    Value* kOff = b_.CreateMul(si, slice);
+    Value* kLen = smin(b_.CreateSub(kc, kOff), slice);
+    Value* sliceFirst = b_.CreateAnd(first, b_.CreateICmpEQ(si, c64(0)));
+    loopV(nBlocks, [&](Value* bi) {
+      // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
+      // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
+      Value* r0 = mulc(add(ic0, bi), kMC);
+      Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
+      Value* fullRows = udivc(rows, kMR);
+      Value* tailM = b_.CreateURem(rows, c64(kMR));
+      Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
+      loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst); });
+      // the last rows mod 6: one micro-kernel per possible height
+      Value* i0 = add(r0, mulc(fullRows, kMR));
+      BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+      SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+      for (int64_t mr = 1; mr < kMR; ++mr) {
+        BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+        sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+        b_.SetInsertPoint(bb);
+        micro(i0, mr, p, cols, kOff, kLen, sliceFirst);
+        b_.CreateBr(done);
+      }
+      b_.SetInsertPoint(done);
+    });
   });
   b_.CreateRetVoid();
   return f;

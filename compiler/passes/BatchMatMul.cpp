@@ -17,6 +17,13 @@
 //      only acyclic when no member reaches another, so members are chosen as
 //      an antichain by one forward sweep per group, and groups are applied
 //      one at a time, each on the graph the previous one left.
+//  (c) >= kMinGroup matmuls of at most kGemmInPlaceRows rows reading one
+//      2-D B transposed (tb = 1), as an unrolled recurrence's backward pass
+//      reads its weight: one transpose(B), which they read untransposed.
+//      The GEMM packs a transposed B on every call but reads an
+//      untransposed one in place at these sizes, so the transposition is
+//      paid once instead of per step. The products are unchanged (same
+//      fused multiply-adds in the same order).
 //
 // Results change only by f32 reassociation: the joined matmul and sums add
 // the same products in another order. New nodes are placed by a topological
@@ -42,9 +49,7 @@ using ir::Shape;
 using ir::TensorType;
 using ir::ValueId;
 
-// Fewer leaves or members than this are left alone, so an ordinary MLP
-// (one matmul per weight) is untouched.
-constexpr size_t kMinGroup = 4;
+constexpr size_t kMinGroup = kBatchMinGroup;
 
 int64_t intAttr(const Node& n, const char* key) { return n.attrs.getInt(key, 0); }
 
@@ -438,12 +443,47 @@ bool stackOneGroup(ir::Graph& g) {
   return false;
 }
 
+// --- (c) a transposed right operand shared by products of few rows --------
+
+bool transposeShared(ir::Graph& g) {
+  Uses u = countUses(g);
+  std::map<ValueId, std::vector<ValueId>> readers;  // B -> the matmuls reading it transposed
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (!u.live[v] || n.op != OpKind::MatMul || intAttr(n, "tb") == 0 || n.type.rank() != 2 ||
+        n.type.shape[0] > kGemmInPlaceRows || g.type(n.operands[1]).rank() != 2)
+      continue;
+    readers[n.operands[1]].push_back(v);
+  }
+  Editor ed(g);
+  bool changed = false;
+  for (const auto& [b, members] : readers) {
+    if (members.size() < kMinGroup) continue;
+    Node t;
+    t.op = OpKind::Transpose;
+    t.operands = {b};
+    t.attrs.set("perm", std::vector<int64_t>{1, 0});
+    t.type = g.type(b);
+    std::swap(t.type.shape[0], t.type.shape[1]);
+    t.loc = g.node(members[0]).loc;
+    ValueId bt = ed.add(std::move(t));
+    for (ValueId m : members) {
+      Node mm = g.node(m);
+      mm.operands[1] = bt;
+      mm.attrs.set("tb", int64_t{0});
+      ed.replace(m, ed.add(std::move(mm)));
+    }
+    changed = true;
+  }
+  return changed && ed.commit(g);
+}
+
 }  // namespace
 
 bool runBatch(ir::Graph& g) {
   bool changed = joinSums(g);
   while (stackOneGroup(g)) changed = true;
-  return changed;
+  return transposeShared(g) || changed;
 }
 
 }  // namespace kiln::passes

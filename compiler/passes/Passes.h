@@ -21,6 +21,15 @@ struct PassInfo {
 const std::vector<PassInfo>& allPasses();
 const PassInfo* findPass(std::string_view name);
 
+// The GEMM (codegen/Gemm.cpp) reads a right operand that is not transposed
+// in place, unpacked, when the product has at most this many rows; a
+// transposed one it packs on every call. The batch pass therefore transposes
+// a right operand shared by several such products once (docs/passes.md).
+inline constexpr int64_t kGemmInPlaceRows = 48;
+// The batch pass leaves groups of fewer members than this alone, so an
+// ordinary MLP (one matmul per weight) is untouched.
+inline constexpr size_t kBatchMinGroup = 4;
+
 // The default pipeline, in order.
 std::vector<std::string> defaultPipeline();
 

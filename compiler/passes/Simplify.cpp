@@ -18,6 +18,7 @@
 //                      known finite, which a static pass cannot know
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "Passes.h"
 #include "Rewrite.h"
@@ -34,10 +35,19 @@ public:
   explicit Simplifier(const ir::Graph& g) : g_(g), rb_(g) {}
 
   bool run(ir::Graph& out) {
+    // transposes read (untransposed) by >= kBatchMinGroup products of at
+    // most kGemmInPlaceRows rows: the batch pass's shared transposes
+    std::vector<int32_t> smallReaders(static_cast<size_t>(g_.size()), 0);
+    for (ValueId v = 0; v < g_.size(); ++v) {
+      const Node& n = g_.node(v);
+      if (n.op == OpKind::MatMul && n.attrs.getInt("tb", 0) == 0 && n.type.rank() == 2 &&
+          n.type.shape[0] <= kGemmInPlaceRows && g_.node(n.operands[1]).op == OpKind::Transpose)
+        ++smallReaders[n.operands[1]];
+    }
     for (ValueId v = 0; v < g_.size(); ++v) {
       ValueId to = ir::isSource(g_.node(v).op) ? -1 : simplify(rb_.mapped(v));
       if (to >= 0) rb_.replace(v, to);
-      else rb_.keep(v);
+      else if (ValueId kept = rb_.keep(v); smallReaders[v] >= kBatchMinGroup) sharedWeight_.insert(kept);
     }
     return rb_.finish(out);
   }
@@ -156,6 +166,9 @@ private:
   // matmul(transpose(a), b, ta) -> matmul(a, b, !ta) and likewise for b:
   // the flag reads the operand transposed in place, in the same summation
   // order, so the result is bit-identical and the transpose kernel goes away.
+  // Except the transposes the batch pass makes on purpose (sharedWeight_):
+  // the right operand of several products of few rows, which the GEMM reads
+  // in place untransposed but packs on every call transposed.
   ValueId simplifyMatMul(const Node& n) {
     Node r = n;
     bool changed = false;
@@ -165,6 +178,9 @@ private:
       const auto& perm = a.attrs.getInts("perm");
       if (perm != std::vector<int64_t>{1, 0}) continue;
       const char* flag = side == 0 ? "ta" : "tb";
+      if (side == 1 && sharedWeight_.count(n.operands[1]) && n.attrs.getInt(flag, 0) == 0 &&
+          n.type.shape[0] <= kGemmInPlaceRows)
+        continue;
       r.operands[static_cast<size_t>(side)] = a.operands[0];
       r.attrs.set(flag, int64_t(n.attrs.getInt(flag, 0) == 0 ? 1 : 0));
       changed = true;
@@ -212,6 +228,7 @@ private:
   }
 
   const ir::Graph& g_;
+  std::set<ValueId> sharedWeight_;  // new ids
   Rebuilder rb_;
 };
 

@@ -104,3 +104,16 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
   checkGemm({1, 13, 1024, 100, false, false});
   checkGemm({1, 101, 1024, 130, false, true});
 }
+
+// With at most 48 rows, untransposed B in full panels and A read in place,
+// nothing is packed and k is one block that each tile passes in 256-deep
+// slices, storing and reloading C between them. Shapes: k just over one
+// slice, several slices with a remainder, 48 rows (the limit) and 49 (the
+// packed path again), large enough to run on the pool, and a batch.
+TEST_CASE("gemm: unpacked products of few rows pass k in slices") {
+  const GemmCase shapes[] = {
+      {1, 32, 257, 256, false, false}, {1, 32, 576, 256, false, false}, {1, 48, 1000, 64, false, false},
+      {1, 49, 600, 64, false, false},  {1, 7, 513, 32, false, false},   {2, 20, 300, 96, false, false},
+  };
+  checkAllTransposes(shapes);
+}
