@@ -35,7 +35,8 @@
 // the micro-kernel (the k loop is the same code) and multiplied LLVM's work
 // by the number of matmuls, which made compile time grow tenfold. Row tails
 // (M mod 6) get their own micro-kernels (one per tail height), column tails
-// use masked loads and stores of C.
+// use masked loads and stores of C, and a tail panel of at most one vector
+// of columns (N = 10 classes, the 65th of 65) multiplies one vector per row.
 #include "Emitter.h"
 #include "passes/Passes.h"
 
@@ -432,17 +433,19 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
 
   // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0+kOff ..+kLen) · Bp[p] rows kOff ..+kLen,
   // from zero when `first`
-  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first) {
+  // with nv = 1 only the panel's first vector of columns (a tail of at most VW)
+  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first,
+                   int64_t nv) {
     std::vector<Value*> masks;
-    for (int64_t v = 0; v < NV; ++v) masks.push_back(laneMask(v, cols));
+    for (int64_t v = 0; v < nv; ++v) masks.push_back(laneMask(v, cols));
     auto cPtr = [&](int64_t row, int64_t v) {
       return gep(f32_, C, add(b_.CreateMul(add(i0, c64(row)), ldc), add(mulc(p, NR), c64(v * VW))));
     };
     for (int64_t row = 0; row < mr; ++row)
-      for (int64_t v = 0; v < NV; ++v) {
-    Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
-    b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
-  }
+      for (int64_t v = 0; v < nv; ++v) {
+        Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
+        b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
+      }
     // A(i0 + row, k0 + kk) = aBase[row * aRowStride + kk * aKStride]
     Value* aBase = b_.CreateSelect(
         packA,
@@ -457,19 +460,19 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
       Value* ak = b_.CreateMul(kk, aKStride);
       std::vector<Value*> bv;
-      for (int64_t v = 0; v < NV; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
+      for (int64_t v = 0; v < nv; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
       for (int64_t row = 0; row < mr; ++row) {
-    Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
-    for (int64_t v = 0; v < NV; ++v) {
-      Value* slot = acc[static_cast<size_t>(row * NV + v)];
-      b_.CreateStore(fma(a, bv[static_cast<size_t>(v)], b_.CreateLoad(vt, slot)), slot);
-    }
-  }
+        Value* a = b_.CreateVectorSplat(static_cast<unsigned>(VW), loadF(aRow[static_cast<size_t>(row)], ak));
+        for (int64_t v = 0; v < nv; ++v) {
+          Value* slot = acc[static_cast<size_t>(row * NV + v)];
+          b_.CreateStore(fma(a, bv[static_cast<size_t>(v)], b_.CreateLoad(vt, slot)), slot);
+        }
+      }
     });
     for (int64_t row = 0; row < mr; ++row)
-      for (int64_t v = 0; v < NV; ++v)
-    b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
-                         masks[static_cast<size_t>(v)]);
+      for (int64_t v = 0; v < nv; ++v)
+        b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
+                             masks[static_cast<size_t>(v)]);
   };
   // An unpacked k block (kc > kGemmKC, B in place) is passed in slices of
   // kGemmKC, all rows each, so the slice of the B panel stays in L1 while
@@ -488,19 +491,35 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       Value* fullRows = udivc(rows, kMR);
       Value* tailM = b_.CreateURem(rows, c64(kMR));
       Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      loopV0(fullRows, [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst); });
-      // the last rows mod 6: one micro-kernel per possible height
-      Value* i0 = add(r0, mulc(fullRows, kMR));
-      BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-      SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-      for (int64_t mr = 1; mr < kMR; ++mr) {
-        BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-        sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-        b_.SetInsertPoint(bb);
-        micro(i0, mr, p, cols, kOff, kLen, sliceFirst);
-        b_.CreateBr(done);
-      }
-      b_.SetInsertPoint(done);
+      auto passRows = [&](int64_t nv) {
+        loopV0(fullRows,
+               [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, nv); });
+        // the last rows mod 6: one micro-kernel per possible height
+        Value* i0 = add(r0, mulc(fullRows, kMR));
+        BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
+        SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
+        for (int64_t mr = 1; mr < kMR; ++mr) {
+          BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
+          sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
+          b_.SetInsertPoint(bb);
+          micro(i0, mr, p, cols, kOff, kLen, sliceFirst, nv);
+          b_.CreateBr(done);
+        }
+        b_.SetInsertPoint(done);
+      };
+      // a panel of at most VW columns (N's tail, e.g. 10 classes or the 65th
+      // of 65) multiplies one vector per row, not two
+      BasicBlock* narrow = BasicBlock::Create(ctx_, "panel.narrow", f);
+      BasicBlock* wide = BasicBlock::Create(ctx_, "panel.wide", f);
+      BasicBlock* next = BasicBlock::Create(ctx_, "panel.done", f);
+      b_.CreateCondBr(b_.CreateICmpSLE(cols, c64(VW)), narrow, wide);
+      b_.SetInsertPoint(narrow);
+      passRows(1);
+      b_.CreateBr(next);
+      b_.SetInsertPoint(wide);
+      passRows(NV);
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
     });
   });
   b_.CreateRetVoid();
