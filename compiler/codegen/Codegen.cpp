@@ -490,6 +490,13 @@ void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {
     }
     case FamilyKind::Broadcast:
     case FamilyKind::Transpose:
+      // a plain f32 matrix transpose of a buffer: register-transposed blocks
+      // (the element loop below reads one column at a time, by gathers)
+      if (n.op == OpKind::Transpose && n.type.dtype == ir::DType::F32 && n.type.rank() == 2 &&
+          !plan_.inlined[n.operands[0]] && n.attrs.getInts("perm") == std::vector<int64_t>{1, 0}) {
+        transposeBlocks(leaf_.at(n.operands[0]), out, n.type.shape[1], n.type.shape[0]);
+        return;
+      }
       nest(n.type.shape, [&](const std::vector<Value*>& idx) {
         b_.CreateStore(gen(n.operands[0], operandIndex(n, idx)), gep(ot, out, linear(idx, ir::stridesOf(n.type.shape))));
       });

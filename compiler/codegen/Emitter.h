@@ -186,6 +186,9 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   Index operandIndex(const ir::Node& n, const std::vector<Value*>& m);
 
   void emitGeneratorRoot(const lower::Kernel& k, Value* out);
+  // dst[cols][rows] = src[rows][cols]^T for f32, in register-transposed
+  // blocks of vecWidth_ x vecWidth_ (Families.cpp)
+  void transposeBlocks(Value* src, Value* dst, int64_t rows, int64_t cols);
   bool parallelElementwise(const lower::Kernel& k);
   Function* emitFlatLoop(const std::vector<const lower::Kernel*>& members,
                          const std::vector<std::vector<unsigned>>& argOf, unsigned nargs, const std::string& name,

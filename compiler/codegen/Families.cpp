@@ -689,4 +689,8 @@ void Emitter::emitRandom(const ir::Node& n, Value* out, const std::vector<Value*
   });
 }
 
+void Emitter::transposeBlocks(Value* src, Value* dst, int64_t rows, int64_t cols) {
+  emitTransposeBlocks(*this, src, dst, rows, cols);
+}
+
 }  // namespace kiln::codegen::detail
