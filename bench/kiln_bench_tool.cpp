@@ -11,7 +11,8 @@
 //   kiln_bench_tool gemm M N K [ta tb] [calls]
 //                                  JIT-compiles one matmul op(A)[M,K] op(B)[K,N] (ta/tb 0 or 1)
 //                                  and times it: JSON with the median of 5 repeats of `calls`
-//                                  calls (default 1000) in microseconds and GFLOP/s. For work on
+//                                  calls (default 1000) in microseconds and GFLOP/s, and the
+//                                  CPU time per call (all threads). For work on
 //                                  the GEMM (a shape of a model, alone); `make bench` does not use it.
 //
 // The compile time is measured in a fresh process per repeat (run.py starts
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <string>
 #include <vector>
@@ -160,17 +162,28 @@ int gemmTiming(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int calls) {
   rng.fill(c->f32("a"), static_cast<size_t>(M * K), 1.0);
   rng.fill(c->f32("b"), static_cast<size_t>(K * N), 1.0);
   for (int i = 0; i < calls / 10 + 1; ++i) c->run("forward");  // warm-up
-  std::vector<double> us;
+  // wall time, and the process's CPU time (all threads): with one thread
+  // the latter does not count time the process spent descheduled
+  auto cpuUs = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+  };
+  std::vector<double> us, cpu;
   for (int r = 0; r < 5; ++r) {
     auto t0 = std::chrono::steady_clock::now();
+    double c0 = cpuUs();
     for (int i = 0; i < calls; ++i) c->run("forward");
+    cpu.push_back((cpuUs() - c0) / calls);
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
   }
   std::sort(us.begin(), us.end());
+  std::sort(cpu.begin(), cpu.end());
   double med = us[us.size() / 2];
-  std::printf("{\"M\": %lld, \"N\": %lld, \"K\": %lld, \"ta\": %d, \"tb\": %d, \"us\": %.3f, \"gflops\": %.1f}\n",
+  std::printf("{\"M\": %lld, \"N\": %lld, \"K\": %lld, \"ta\": %d, \"tb\": %d, \"us\": %.3f, \"gflops\": %.1f, "
+              "\"cpu_us\": %.3f}\n",
               static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), ta, tb, med,
-              2.0 * static_cast<double>(M * N * K) / med / 1e3);
+              2.0 * static_cast<double>(M * N * K) / med / 1e3, cpu[cpu.size() / 2]);
   return 0;
 }
 
