@@ -6,7 +6,7 @@
 // micro-kernel reads B with unit stride whatever its layout: the transposed
 // variants cost one packing pass, not an explicit transpose op. Transposed
 // B is packed VW x VW at a time, loaded along k and transposed in registers.
-// The micro-kernel keeps an MR x NR block of C in vector registers: MR = 6
+// The micro-kernel keeps an MR x NR block of C in vector registers: MR = 8
 // rows, NR = two vectors of the widest type the target has (16 floats with
 // AVX-512, 8 with AVX, 4 otherwise), and broadcasts A's elements, read in
 // place or, where that is slow (transposed A, rows 4 KB apart), from a
@@ -34,7 +34,7 @@
 // copy specialised to each call's static shapes measured no faster inside
 // the micro-kernel (the k loop is the same code) and multiplied LLVM's work
 // by the number of matmuls, which made compile time grow tenfold. Row tails
-// (M mod 6) get their own micro-kernels (one per tail height), column tails
+// (M mod 8) get their own micro-kernels (one per tail height), column tails
 // use masked loads and stores of C, and a tail panel of at most one vector
 // of columns (N = 10 classes, the 65th of 65) multiplies one vector per row.
 #include "Emitter.h"
@@ -47,7 +47,7 @@
 namespace kiln::codegen::detail {
 
 namespace {
-constexpr int64_t kMR = 6;   // micro-kernel rows
+constexpr int64_t kMR = lower::kGemmMR;  // micro-kernel rows
 constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
 constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
@@ -128,9 +128,9 @@ Function* Emitter::gemmFunction() {
   Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
   // A is packed too (when the caller gave room for it, Ap) where reading it
   // in place is slow and it is reused by several panels: transposed A (the
-  // micro-kernel's 6 rows of one k share a cache line, and the k lines
+  // micro-kernel's 8 rows of one k share a cache line, and the k lines
   // collide in L1 when lda is a power of two), or rows a multiple of 4 KB
-  // apart (the 6 rows of one k collide)
+  // apart (the 8 rows of one k collide)
   Value* aKMajor = b_.CreateICmpNE(sAk, c64(1));
   Value* packA = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpNE(Ap, ConstantPointerNull::get(ptr_)),
                                            b_.CreateICmpUGE(panels, c64(4))),
@@ -191,8 +191,8 @@ StructType* Emitter::gemmCtxType() {
 // Bp[w] (unless the tiles pack their own panels), then row block w - panels
 // of A into Ap (if A is packed).
 //
-// A's packed layouts: k-major A (transposed, sAk != 1) as 6-row micro-panels
-// Ap[i/6][kk][i%6] with 8 floats per kk (lanes past M zero); row-major A as
+// A's packed layouts: k-major A (transposed, sAk != 1) as 8-row micro-panels
+// Ap[i/8][kk][i%8] with 8 floats per kk (lanes past M zero); row-major A as
 // rows Ap[i][kk], KCs + kAPad floats apart.
 Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   if (Function* f = m_->getFunction("kiln.gemm.pack.item")) return f;
@@ -225,7 +225,7 @@ Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   BasicBlock* kMajor = BasicBlock::Create(ctx_, "pack.a.k", f);
   BasicBlock* rowMajor = BasicBlock::Create(ctx_, "pack.a.row", f);
   b_.CreateCondBr(aKMajor, kMajor, rowMajor);
-  b_.SetInsertPoint(kMajor);  // Ap[i/6][kk][0 .. 8) = A(i .. i+6, k0 + kk), zero past row 6 and past M
+  b_.SetInsertPoint(kMajor);  // Ap[i/8][kk][0 .. 8) = A(i .. i+8, k0 + kk), zero past M
   {
     VectorType* v8 = FixedVectorType::get(f32_, 8);
     loopV(udivc(add(rows, c64(kMR - 1)), kMR), [&](Value* mb) {
@@ -494,7 +494,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       auto passRows = [&](int64_t nv) {
         loopV0(fullRows,
                [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, nv); });
-        // the last rows mod 6: one micro-kernel per possible height
+        // the last rows mod kMR: one micro-kernel per possible height
         Value* i0 = add(r0, mulc(fullRows, kMR));
         BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
         SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);

@@ -207,7 +207,8 @@ int64_t gemmScratchBytes(int64_t k, int64_t n) {
 
 int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta) {
   if ((!ta && k % 1024 != 0) || m > 4096 || n <= 3 * kGemmMaxNR) return 0;
-  return alignUp((m + 5) / 6 * (8 * std::min(k, kGemmKC) + 96) * 4);
+  static_assert(kGemmMR == 8, "k-major micro-panels hold 8 floats per k");
+  return alignUp((m + kGemmMR - 1) / kGemmMR * (8 * std::min(k, kGemmKC) + 16 * kGemmMR) * 4);
 }
 
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {

@@ -150,11 +150,12 @@ inline constexpr int64_t kBufferAlign = 64;
 // zero-padded at the right edge.
 inline constexpr int64_t kGemmKC = 256;
 inline constexpr int64_t kGemmMaxNR = 32;
+inline constexpr int64_t kGemmMR = 8;  // rows of the micro-kernel (and of a packed micro-panel of A)
 int64_t gemmScratchBytes(int64_t k, int64_t n);
 // A matmul's GEMM may also pack a k block of A (m rows) after the B panels,
 // when A is transposed or its rows are a multiple of 1024 floats long, it
 // has at most 4096 rows and n > 3 * kGemmMaxNR (4 panels or more reuse it):
-// 6-row micro-panels of up to 8 floats per k, or rows padded by 16 floats.
+// kGemmMR-row micro-panels of 8 floats per k, or rows padded by 16 floats.
 // 0 when it never packs A (codegen then gives it no room).
 int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta);
 

@@ -1,6 +1,6 @@
 // The packed GEMM (codegen/Gemm.cpp) against the interpreter, to the last
 // bit, on shapes chosen to reach every edge of its blocking: rows that are
-// not a multiple of the micro-kernel's 6, columns not a multiple of its
+// not a multiple of the micro-kernel's 8, columns not a multiple of its
 // panel width (32 with AVX-512, 16 with AVX), k spanning several 256-deep
 // blocks with a remainder, all four transpose variants and a batch. Both
 // sides compute each element as one fused multiply-add chain over k
