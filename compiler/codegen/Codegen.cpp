@@ -281,11 +281,12 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   // same bytes), so no two noalias arguments are used on the same memory
   if (k.inPlaceInput >= 0) leaf_[k.inputs[static_cast<size_t>(k.inPlaceInput)]] = out;
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
-  if (parallelElementwise(k)) {
+  if (parallelElementwise(k) || parallelRows(k)) {
     std::vector<unsigned> args{0};
     for (size_t i = 0; i < k.inputs.size(); ++i)
       args.push_back(static_cast<int32_t>(i) == k.inPlaceInput ? 0u : static_cast<unsigned>(i + 1));
-    emitFlatLoop({&k}, {args}, static_cast<unsigned>(k.inputs.size() + 1), f->getName().str(), f);
+    emitFlatLoop({&k}, {args}, static_cast<unsigned>(k.inputs.size() + 1), f->getName().str(), f,
+                 parallelRows(k));
   } else if (passes::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
   else emitBody(n, out, in);
   b_.CreateRetVoid();
@@ -352,115 +353,6 @@ Emitter::Index Emitter::operandIndex(const ir::Node& n, const std::vector<Value*
   size_t lead = m.size() - in.size();
   for (size_t d = 0; d < in.size(); ++d) r.multi[d] = in[d] == 1 ? c64(0) : m[d + lead];
   return r;
-}
-
-// Flat elementwise loops at least this big run in chunks of kParallelChunk
-// elements over the runtime's threads; smaller ones (an RNN step's
-// [32,256]) are not worth waking a thread for.
-static constexpr int64_t kParallelMinElements = 32768;
-static constexpr int64_t kParallelChunk = 8192;
-
-bool Emitter::parallelElementwise(const lower::Kernel& k) {
-  return lower::isFlatElementwise(g_, k) && g_.type(k.value).numElements() >= kParallelMinElements;
-}
-
-// One flat loop over the elements of `members` (a fused loop, or a single
-// kernel): for each element, each member in order computes its value from
-// its buffers, or from the registers of earlier members' values, and stores
-// it unless Kernel::store is false. argOf[m] gives member m's output and
-// inputs as positions in the function's pointer arguments (buffers several
-// members touch, and an in-place update's target and value, are one
-// argument, so no two noalias arguments share bytes).
-//
-// `.range(ptrs..., lo, hi)` holds the loop. The function returned takes the
-// pointers; when the loop is big it packs them into a context and calls
-// kiln_rt_parallel_for over chunks, `.part(ctx, w)` running chunk w, else it
-// calls the range over every element. An element's value never depends on
-// the chunking, so the thread count never changes a result.
-Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members,
-                                const std::vector<std::vector<unsigned>>& argOf, unsigned nargs,
-                                const std::string& name, Function* kernel) {
-  const int64_t count = g_.type(members[0]->value).numElements();
-  std::vector<Type*> rparams(nargs, ptr_);
-  rparams.push_back(i64_);
-  rparams.push_back(i64_);
-  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), rparams, false), Function::InternalLinkage,
-                                     name + ".range", m_.get());
-  setAttrs(range);
-  range->addFnAttr(Attribute::NoInline);
-  markBufferArgs(range, nargs);
-  {
-    IRBuilderBase::InsertPointGuard guard(b_);
-    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
-    Value* lo = range->getArg(nargs);
-    Value* hi = range->getArg(nargs + 1);
-    loopV0(b_.CreateSub(hi, lo), [&](Value* j) {
-      Value* i = add(lo, j);
-      loopVals_.clear();
-      for (size_t m = 0; m < members.size(); ++m) {
-        const lower::Kernel& k = *members[m];
-        const ir::Node& n = g_.node(k.value);
-        leaf_.clear();
-        for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(argOf[m][x + 1]);
-        Value* val = genMap(n, Index{{}, i});
-        if (k.store) b_.CreateStore(val, gep(elemType(n.type), range->getArg(argOf[m][0]), i));
-        loopVals_[k.value] = val;
-      }
-      loopVals_.clear();
-    });
-    b_.CreateRetVoid();
-  }
-  std::vector<Value*> ptrs;
-  for (unsigned a = 0; a < nargs; ++a) ptrs.push_back(kernel->getArg(a));
-  if (count < kParallelMinElements) {
-    ptrs.push_back(c64(0));
-    ptrs.push_back(c64(count));
-    b_.CreateCall(range, ptrs);
-    return kernel;
-  }
-  ArrayType* ctxTy = ArrayType::get(ptr_, nargs);
-  Function* part = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false),
-                                    Function::InternalLinkage, name + ".part", m_.get());
-  setAttrs(part);
-  {
-    IRBuilderBase::InsertPointGuard guard(b_);
-    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", part));
-    std::vector<Value*> args;
-    for (unsigned a = 0; a < nargs; ++a)
-      args.push_back(b_.CreateLoad(ptr_, b_.CreateConstGEP2_64(ctxTy, part->getArg(0), 0, a)));
-    Value* lo = mulc(part->getArg(1), kParallelChunk);
-    args.push_back(lo);
-    args.push_back(smin(add(lo, c64(kParallelChunk)), c64(count)));
-    b_.CreateCall(range, args);
-    b_.CreateRetVoid();
-  }
-  Value* ctxv = alloca(ctxTy);
-  for (unsigned a = 0; a < nargs; ++a) b_.CreateStore(ptrs[a], b_.CreateConstGEP2_64(ctxTy, ctxv, 0, a));
-  FunctionCallee pfor = m_->getOrInsertFunction(
-      "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
-  // cost in flops, roughly (the runtime keeps small work on one thread)
-  int64_t nodes = 0;
-  for (const lower::Kernel* k : members) nodes += static_cast<int64_t>(k->fused.size()) + 1;
-  b_.CreateCall(pfor, {c64((count + kParallelChunk - 1) / kParallelChunk), part, ctxv, c64(count * 8 * nodes)});
-  return kernel;
-}
-
-// A fused loop (Kernel::loopMembers > 1): one function over the distinct
-// buffers its members touch, in first-touch order (`offsets`).
-Function* Emitter::emitLoopGroup(const std::vector<const lower::Kernel*>& members,
-                                 const std::vector<std::vector<unsigned>>& argOf, unsigned nargs) {
-  std::vector<Type*> params(nargs, ptr_);
-  const lower::Kernel& head = *members[0];
-  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
-                                 fmt::format("k{}_loop{}", head.value, members.size()), m_.get());
-  setAttrs(f);
-  f->addFnAttr(Attribute::NoInline);
-  markBufferArgs(f, nargs);
-  IRBuilderBase::InsertPointGuard guard(b_);
-  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
-  emitFlatLoop(members, argOf, nargs, f->getName().str(), f);
-  b_.CreateRetVoid();
-  return f;
 }
 
 void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {

@@ -190,9 +190,10 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // blocks of vecWidth_ x vecWidth_ (Families.cpp)
   void transposeBlocks(Value* src, Value* dst, int64_t rows, int64_t cols);
   bool parallelElementwise(const lower::Kernel& k);
+  bool parallelRows(const lower::Kernel& k);
   Function* emitFlatLoop(const std::vector<const lower::Kernel*>& members,
                          const std::vector<std::vector<unsigned>>& argOf, unsigned nargs, const std::string& name,
-                         Function* kernel);
+                         Function* kernel, bool rows = false);
   Function* emitLoopGroup(const std::vector<const lower::Kernel*>& members,
                           const std::vector<std::vector<unsigned>>& argOf, unsigned nargs);
 

@@ -1,0 +1,54 @@
+// Elementwise kernels big enough for the runtime's threads (codegen's
+// parallelElementwise / parallelRows) against the interpreter, bit for bit:
+// flat ones run in chunks of elements, ones that need multi-indices (a
+// broadcast bias) in ranges of their outermost dimension. No element's value
+// may depend on the chunking or the thread count (tests/CMakeLists.txt runs
+// these at 1 and 3 threads too).
+#include <cstring>
+
+#include "TestUtil.h"
+
+using namespace kiln;
+using kiln::test::HostTensor;
+
+namespace {
+
+// f = relu(x + broadcast(b)) * 0.5 - x over x of `shape`, b of `bshape`
+// (broadcast to shape), compared with the interpreter element by element
+void checkBiasRelu(const Shape& shape, const Shape& bshape) {
+  CAPTURE(shape.size());
+  CAPTURE(shape[0]);
+  Graph g;
+  Tensor x = g.input("x", shape);
+  Tensor b = g.input("b", bshape);
+  Module mod(g);
+  mod.addFunction("f", {x, b}, {{"y", relu(x + broadcastTo(b, shape)) * 0.5 - x}});
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  uint64_t stream = 11;
+  for (const char* name : {"x", "b"}) {
+    HostTensor& t = s.source(name);
+    test::fillRandom(t, stream++);
+    std::copy(t.f.begin(), t.f.end(), jit->f32(name));
+  }
+  s.run("f");
+  jit->run("f");
+  const HostTensor& want = s.output("f", "y");
+  int64_t mismatches = 0, first = -1;
+  for (int64_t i = 0; i < want.size(); ++i)
+    if (std::memcmp(&jit->f32("f.y")[i], &want.f[static_cast<size_t>(i)], sizeof(float)) != 0) {
+      if (first < 0) first = i;
+      ++mismatches;
+    }
+  CHECK_MESSAGE(mismatches == 0, "first mismatch at element ", first);
+}
+
+}  // namespace
+
+TEST_CASE("elementwise: threaded bias broadcasts equal the interpreter at every row split") {
+  checkBiasRelu({64, 1000}, {1000});              // rows of 1000: 8 rows a chunk
+  checkBiasRelu({8, 16, 20, 20}, {1, 16, 1, 1});  // a per-channel bias over a conv output
+  checkBiasRelu({3, 20000}, {20000});             // rows longer than a chunk: one row each
+  checkBiasRelu({1000, 33}, {1000, 1});           // 248 rows a chunk, the last chunk short
+  checkBiasRelu({40, 100}, {100});                // 4,000 elements: below the threshold, one thread
+}
