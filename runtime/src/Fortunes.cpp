@@ -30,7 +30,7 @@ std::vector<FortuneEntry> readFortuneFile(const std::string& path, NonUtf8 nonUt
   if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
     long long line, column;
     lineColumnOf(bytes, nul, line, column);
-    fail("%s:%lld: NUL byte at column %lld; not a fortune file", path.c_str(), line, column);
+    fail("%s:%lld: NUL byte at column %lld; not a fortune file (a .dat index?)", path.c_str(), line, column);
   }
   std::istringstream in(decodeText(path, std::move(bytes), nonUtf8));
   std::string category = std::filesystem::path(path).filename().string();

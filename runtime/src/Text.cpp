@@ -4,61 +4,25 @@
 #include "kiln/rt/Error.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 
 namespace kiln::rt {
 
+// The same reader as readFortuneFile (one set of checks and errors), with
+// each entry's leading blank lines dropped (its line moves to its first
+// text line) and its lines joined without a final newline.
 std::vector<FortuneEntry> readFortunes(const std::string& path, NonUtf8 nonUtf8) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    fail("%s: cannot open fortune file (install the Debian packages fortunes and fortunes-min)",
-         path.c_str());
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad())
-    fail("%s: read error", path.c_str());
-  if (size_t nul = bytes.find('\0'); nul != std::string::npos) {
-    long long line, column;
-    lineColumnOf(bytes, nul, line, column);
-    fail("%s:%lld: NUL byte in a fortune file (is this a .dat index?)", path.c_str(), line);
+  std::vector<FortuneEntry> entries = readFortuneFile(path, nonUtf8);
+  for (FortuneEntry& e : entries) {
+    size_t start = 0;
+    while (start < e.text.size()) {
+      size_t eol = e.text.find('\n', start);
+      if (e.text.find_first_not_of(" \t", start) < eol) break;  // a line with text
+      start = eol + 1;
+      ++e.line;
+    }
+    e.text.erase(0, start);
+    while (!e.text.empty() && e.text.back() == '\n') e.text.pop_back();
   }
-  std::istringstream in(decodeText(path, std::move(bytes), nonUtf8));
-  const std::string category = std::filesystem::path(path).filename().string();
-  std::vector<FortuneEntry> entries;
-  FortuneEntry cur;
-  std::string line;
-  int64_t lineNo = 0;
-  auto flush = [&] {
-    while (!cur.text.empty() && cur.text.back() == '\n')
-      cur.text.pop_back();
-    if (!cur.text.empty()) {
-      cur.category = category;
-      entries.push_back(std::move(cur));
-    }
-    cur = FortuneEntry();
-  };
-  while (std::getline(in, line)) {
-    ++lineNo;
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line == "%") {
-      flush();
-      continue;
-    }
-    if (cur.text.empty()) {
-      if (line.find_first_not_of(" \t") == std::string::npos)
-        continue; // leading blank lines are not part of the entry
-      cur.line = lineNo;
-    } else {
-      cur.text += '\n';
-    }
-    cur.text += line;
-  }
-  flush();
-  if (entries.empty())
-    fail("%s: no fortune entries (entries are separated by lines holding only %%)", path.c_str());
   return entries;
 }
 

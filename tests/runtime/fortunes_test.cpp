@@ -79,7 +79,7 @@ TEST_CASE("malformed fortune files are rejected with file and line") {
   FortuneDir d;
   const char nulText[] = "ok\n%\nbad\0byte\n";
   std::string nul = d.write("nul", std::string(nulText, sizeof nulText - 1));
-  CHECK(errorOf(nul) == nul + ":3: NUL byte at column 4; not a fortune file");
+  CHECK(errorOf(nul) == nul + ":3: NUL byte at column 4; not a fortune file (a .dat index?)");
   std::string utf = d.write("utf", "fine \xC3\xA9\n%\ncut \xC3\n");
   std::string utfError;
   try {

@@ -51,9 +51,9 @@ TEST_CASE("readFortunes splits on percent lines and keeps line numbers") {
 
 TEST_CASE("readFortunes rejects binary and empty files naming them") {
   std::string bin = writeTemp("f2", std::string("ok\n%\nbad\0byte\n", 14));
-  CHECK(errorOf([&] { readFortunes(bin); }) == bin + ":3: NUL byte in a fortune file (is this a .dat index?)");
+  CHECK(errorOf([&] { readFortunes(bin); }) == bin + ":3: NUL byte at column 4; not a fortune file (a .dat index?)");
   std::string empty = writeTemp("f3", "%\n%\n");
-  CHECK(errorOf([&] { readFortunes(empty); }).find(empty + ": no fortune entries") == 0);
+  CHECK(errorOf([&] { readFortunes(empty); }) == empty + ":2: no fortune entries (entries are separated by lines holding only %)");
   CHECK(errorOf([] { readFortunes("/nonexistent/fortunes"); }).find("/nonexistent/fortunes: cannot open") == 0);
   fs::remove(bin);
   fs::remove(empty);

@@ -17,15 +17,10 @@ namespace kiln::rt {
 /// Where the Debian `fortunes` / `fortunes-min` packages put their files.
 inline constexpr const char* kFortunesDir = "/usr/share/games/fortunes";
 
-/// Reads a fortune file: entries are separated by lines containing only '%'
-/// (a trailing '\r' is tolerated); empty entries are skipped. Each entry's
-/// text is its lines joined with '\n' (no trailing newline; unlike
-/// readFortuneFile), its category the file's name, its line the 1-based line
-/// of its first line. Text is UTF-8: a file that is not is decoded as Latin-1
-/// with a note on stderr, or refused with file:line and byte offset under
-/// NonUtf8::Reject (Utf8.h). Throws Error if the file cannot be read (saying
-/// which package provides fortunes), holds a NUL byte (a binary file such as
-/// a .dat index: "file:line: ..."), or has no entries at all.
+/// Reads a fortune file as readFortuneFile does (the same checks and
+/// errors), but each entry's text is its lines joined with '\n' (no
+/// trailing newline), leading blank lines dropped, and its line the 1-based
+/// line of its first line of text.
 std::vector<FortuneEntry> readFortunes(const std::string& path, NonUtf8 nonUtf8 = NonUtf8::DecodeLatin1);
 
 /// Lowercased words of `text`: maximal runs of ASCII letters, digits and
