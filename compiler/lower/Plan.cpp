@@ -25,6 +25,25 @@
 // over each buffer instead of a pass and a copy. Checked mode keeps the
 // copies: it must be able to stop a call before any source changes.
 //
+// Views (View in Plan.h): a reshape, a stop_gradient or a slice whose
+// elements are one contiguous run of its operand's (only whole rows cut,
+// step 1) runs no kernel; its buffer is the operand's, at a byte offset.
+// Every value then has a root, the non-view value whose buffer it lies in,
+// and the rules above apply to roots:
+//   - a kernel reading a view reads its root, so the root stays live
+//     through the last kernel that reads any view of it (views of views too)
+//     and no temporary a kernel writes overlaps a view it reads;
+//   - an in-place update is not allowed when a later kernel reads a view of
+//     the source, or when the updating kernel itself reads one (two pointers
+//     to the same bytes, one written);
+//   - a fused loop never has a member reading a view of bytes another member
+//     writes, and a loop member's value read through a view is stored;
+//   - function outputs and update values are never views (they are read at
+//     the end of the call, or need bytes of their own), and view offsets are
+//     multiples of kBufferAlign, so every buffer a kernel gets keeps its
+//     alignment (a row slice at an unaligned offset stays a copy).
+// Checked mode has no views: every op keeps its kernel and its buffer.
+//
 // Offsets come from two strategies over the same interference relation, and
 // the smaller arena wins (ties to interval packing):
 //   - interval packing: temporaries by size (largest first, then id), each at
@@ -200,6 +219,56 @@ static std::vector<IndexCheck> indexChecks(const ir::Graph& g, const std::vector
   return out;
 }
 
+// The byte offset of v's elements in its operand's buffer when v is a pure
+// relabelling of a contiguous run of them (a reshape, a stop_gradient, a
+// slice whose dims before its first one of more than one element have one
+// element, that dim step 1, and every dim after it whole), else -1.
+static int64_t viewOffset(const ir::Graph& g, ValueId v) {
+  const ir::Node& n = g.node(v);
+  if (ir::opFamily(n.op) == ir::FamilyKind::Copy) return 0;
+  if (n.op != OpKind::Slice) return -1;
+  const ir::Shape& in = g.type(n.operands[0]).shape;
+  const ir::Shape& out = n.type.shape;
+  const auto &begin = n.attrs.getInts("begin"), &stride = n.attrs.getInts("stride");
+  size_t d = 0;
+  while (d < out.size() && out[d] == 1) ++d;
+  if (d < out.size() && stride[d] != 1) return -1;
+  for (size_t e = d + 1; e < out.size(); ++e)
+    if (out[e] != in[e]) return -1;
+  std::vector<int64_t> st = ir::stridesOf(in);
+  int64_t at = 0;
+  for (size_t e = 0; e < in.size(); ++e) at += begin[e] * st[e];
+  return at * 4;
+}
+
+// Which values are views (see the top of this file), module-wide since a
+// value's buffer is the same in every function: fills baseOf (the operand,
+// or -1), rootOf (the non-view value whose buffer it lies in; itself for
+// non-views) and rootAt (its byte offset there). None when !enabled.
+static void chooseViews(const ir::Graph& g, const ModulePlan& p, bool enabled, std::vector<ValueId>& baseOf,
+                        std::vector<ValueId>& rootOf, std::vector<int64_t>& rootAt) {
+  const size_t n = static_cast<size_t>(g.size());
+  std::vector<bool> endRead(n, false);
+  for (const ir::Function& f : g.functions())
+    for (const ir::Update& u : f.updates) endRead[u.value] = true;
+  baseOf.assign(n, -1);
+  rootAt.assign(n, 0);
+  rootOf.resize(n);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    rootOf[v] = v;
+    const ir::Node& node = g.node(v);
+    // outputs and sources have their own bytes already; fused values none
+    if (!enabled || p.offsetOf[v] >= 0 || p.inlined[v] || endRead[v] || node.operands.size() != 1) continue;
+    ValueId o = node.operands[0];
+    if (p.inlined[o]) continue;  // a kernel computing its operand's tree
+    int64_t at = viewOffset(g, v);
+    if (at < 0 || (rootAt[o] + at) % kBufferAlign != 0) continue;
+    baseOf[v] = o;
+    rootOf[v] = rootOf[o];
+    rootAt[v] = rootAt[o] + at;
+  }
+}
+
 // The kernel of `v`, with its inputs and the values fused into it.
 int64_t gemmScratchBytes(int64_t k, int64_t n) {
   return alignUp(std::min(k, kGemmKC) * ((n + kGemmMaxNR - 1) / kGemmMaxNR * kGemmMaxNR) * 4);
@@ -343,16 +412,18 @@ static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>&
 //     and the value of no other update;
 //   - t's old value is needed by nothing after that kernel: no later kernel
 //     reads t, f does not output t, and no update copies t elsewhere;
-//   - the kernel itself reads t, if at all, only at the index it writes.
+//   - the kernel itself reads t, if at all, only at the index it writes,
+//     and never through a view (no later kernel reads a view of t either).
 // Marks inPlace[ui] and gives v t's offset.
 static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
                         const std::vector<std::vector<bool>>& liveBy, const std::vector<int64_t>& stageAt,
-                        FunctionPlan& fp, ModulePlan& p, std::vector<bool>& inPlace) {
+                        const std::vector<ValueId>& rootOf, FunctionPlan& fp, ModulePlan& p,
+                        std::vector<bool>& inPlace) {
   std::vector<int32_t> kernelOf(static_cast<size_t>(g.size()), -1);
   for (size_t i = 0; i < fp.kernels.size(); ++i) kernelOf[fp.kernels[i].value] = static_cast<int32_t>(i);
-  std::vector<int32_t> lastRead(static_cast<size_t>(g.size()), -1);
+  std::vector<int32_t> lastRead(static_cast<size_t>(g.size()), -1);  // through views too
   for (size_t i = 0; i < fp.kernels.size(); ++i)
-    for (ValueId o : fp.kernels[i].inputs) lastRead[o] = static_cast<int32_t>(i);
+    for (ValueId o : fp.kernels[i].inputs) lastRead[rootOf[o]] = static_cast<int32_t>(i);
   std::vector<int> valueUses(static_cast<size_t>(g.size()), 0);
   std::vector<bool> needed(static_cast<size_t>(g.size()), false);  // read at the end of the call
   for (const ir::Update& u : f.updates) {
@@ -370,6 +441,8 @@ static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
     if (elsewhere || lastRead[t] > kernelOf[v]) continue;
     if (g.type(v).byteSize() != g.type(t).byteSize()) continue;  // same type by the verifier; be sure
     Kernel& k = fp.kernels[static_cast<size_t>(kernelOf[v])];
+    if (std::any_of(k.inputs.begin(), k.inputs.end(), [&](ValueId o) { return o != t && rootOf[o] == t; }))
+      continue;  // it reads t through a view too
     auto it = std::find(k.inputs.begin(), k.inputs.end(), t);
     if (it != k.inputs.end()) {
       if (!readsOnlyAtOwnIndex(g, p.inlined, v, t)) continue;
@@ -394,10 +467,24 @@ static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
 // member after the one that overwrites it (planInPlace).
 static constexpr size_t kLoopLookahead = 2;
 
-static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePlan& p, FunctionPlan& fp) {
+static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vector<ValueId>& rootOf,
+                      const ModulePlan& p, FunctionPlan& fp) {
   std::vector<Kernel>& ks = fp.kernels;
+  // whether kernel a reads a view of bytes kernel b writes (its own buffer,
+  // or the source it updates in place)
+  auto readsViewOf = [&](const Kernel& a, const Kernel& b) {
+    for (ValueId o : a.inputs) {
+      ValueId r = rootOf[o];
+      if (r != o && (r == b.value || (p.offsetOf[b.value] >= 0 && p.offsetOf[b.value] == p.offsetOf[r]))) return true;
+    }
+    return false;
+  };
+  const std::vector<Kernel>* current = nullptr;  // the members so far
   auto memberOf = [&](const Kernel& k, int64_t count) {
-    return isFlatElementwise(g, k) && g.type(k.value).numElements() == count;
+    if (!isFlatElementwise(g, k) || g.type(k.value).numElements() != count) return false;
+    for (const Kernel& m : *current)
+      if (readsViewOf(k, m) || readsViewOf(m, k)) return false;
+    return true;
   };
   std::vector<Kernel> out;
   size_t i = 0;
@@ -408,6 +495,7 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
     }
     const int64_t count = g.type(ks[i].value).numElements();
     std::vector<Kernel> members{ks[i]}, hoisted;
+    current = &members;
     std::vector<bool> made(static_cast<size_t>(g.size()), false);
     made[ks[i].value] = true;
     size_t j = i + 1;
@@ -421,7 +509,7 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
       bool ok = true;
       for (; e < ks.size() && !memberOf(ks[e], count); ++e) {
         bool independent = e - j < kLoopLookahead && p.offsetOf[ks[e].value] < 0;
-        for (ValueId o : ks[e].inputs) independent = independent && !made[o];
+        for (ValueId o : ks[e].inputs) independent = independent && !made[rootOf[o]];
         if (!independent) {
           ok = false;
           break;
@@ -451,8 +539,10 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
   std::vector<int32_t> producedAt(static_cast<size_t>(g.size()), -1);
   for (size_t k = 0; k < ks.size(); ++k) producedAt[ks[k].value] = static_cast<int32_t>(k);
   for (size_t k = 0; k < ks.size(); ++k)
-    for (ValueId o : ks[k].inputs)
-      if (producedAt[o] < 0 || loopOf[static_cast<size_t>(producedAt[o])] != loopOf[k]) ++outsideReads[o];
+    for (ValueId o : ks[k].inputs) {
+      ValueId r = rootOf[o];  // a read through a view is a read from memory
+      if (r != o || producedAt[r] < 0 || loopOf[static_cast<size_t>(producedAt[r])] != loopOf[k]) ++outsideReads[r];
+    }
   for (size_t k = 0; k < ks.size(); ++k) {
     ValueId v = ks[k].value;
     bool grouped = ks[static_cast<size_t>(loopOf[k])].loopMembers > 1;
@@ -532,6 +622,10 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     for (FunctionPlan& fp : fps) fp.callCountOffset = slot(8);
   p.persistentBytes = cursor;
 
+  std::vector<ValueId> baseOf, rootOf;
+  std::vector<int64_t> rootAt;
+  chooseViews(g, p, !opts.checked, baseOf, rootOf, rootAt);
+
   // kernels, and each temporary's live ranges on the joint timeline
   std::vector<int32_t> tempIndex(n, -1);
   std::vector<Temp> temps;
@@ -541,11 +635,14 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     const ir::Function& f = g.functions()[fi];
     FunctionPlan& fp = fps[fi];
     const std::vector<bool>& live = liveBy[fi];
-    for (ValueId v = 0; v < g.size(); ++v)
-      if (live[v] && !ir::isSource(g.node(v).op) && !p.inlined[v]) fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    for (ValueId v = 0; v < g.size(); ++v) {
+      if (!live[v] || ir::isSource(g.node(v).op) || p.inlined[v]) continue;
+      if (baseOf[v] >= 0) fp.views.push_back({v, baseOf[v], rootAt[v] - rootAt[baseOf[v]]});
+      else fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    }
     inPlace[fi].assign(f.updates.size(), false);
-    if (!opts.checked) planInPlace(g, f, fi, liveBy, stageAt[fi], fp, p, inPlace[fi]);
-    if (!opts.checked && opts.fuse) planLoops(g, f, p, fp);
+    if (!opts.checked) planInPlace(g, f, fi, liveBy, stageAt[fi], rootOf, fp, p, inPlace[fi]);
+    if (!opts.checked && opts.fuse) planLoops(g, f, rootOf, p, fp);
     if (opts.checked) {
       // f32 inputs up front, then every f32 kernel output but constants
       // (an infinite constant is what the model says, e.g. a mask)
@@ -568,14 +665,14 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
       int32_t hi = lo + std::max(fp.kernels[head].loopMembers, 1) - 1;
       first[v] = lo;
       last[v] = std::max(last[v], hi);
-      for (ValueId o : fp.kernels[i].inputs) last[o] = std::max(last[o], hi);
+      for (ValueId o : fp.kernels[i].inputs) last[rootOf[o]] = std::max(last[rootOf[o]], hi);
     }
     // values the end-of-call copies read stay live through them
     for (const ir::Update& u : f.updates) last[u.value] = end;
     std::vector<bool> used(n, false);
     for (ValueId v = 0; v < g.size(); ++v) {
       if (!live[v]) continue;
-      if (p.inlined[v]) {  // fused: no buffer, but the naive plan would give it one
+      if (p.inlined[v] || baseOf[v] >= 0) {  // fused or a view: no buffer, but the naive plan would give it one
         fp.naiveBytes += slotBytes(g, v);
         p.naiveTempBytes += slotBytes(g, v);
         continue;
@@ -612,6 +709,9 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     p.offsetOf[temps[t].value] = p.persistentBytes + arena[t];
     p.naiveTempBytes += temps[t].bytes;
   }
+  // views: their roots' buffers, at their offsets (roots have smaller ids)
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (baseOf[v] >= 0 && p.offsetOf[rootOf[v]] >= 0) p.offsetOf[v] = p.offsetOf[rootOf[v]] + rootAt[v];
   p.totalBytes = p.persistentBytes + p.tempBytes;
   for (const FunctionPlan& fp : fps)
     for (const Kernel& k : fp.kernels) p.scratchBytes = std::max(p.scratchBytes, k.scratchBytes);
@@ -667,7 +767,8 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
   for (const NamedBuffer& b : p.named)
     s += fmt::format("buffer {:<8} {:<40} @{:<10} {}\n", bufferKindName(b.kind), b.name, b.offset, ir::typeStr(b.type));
   for (const FunctionPlan& f : p.functions) {
-    s += fmt::format("\nfunc @{}: {} kernels\n", f.name, f.kernels.size());
+    std::string views = f.views.empty() ? "" : fmt::format(", {} views", f.views.size());
+    s += fmt::format("\nfunc @{}: {} kernels{}\n", f.name, f.kernels.size(), views);
     for (size_t i = 0; i < f.kernels.size(); ++i) {
       ValueId v = f.kernels[i].value;
       const ir::Node& node = g.node(v);
@@ -684,6 +785,9 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
         s += fmt::format("        fused: {}\n", fused);
       }
     }
+    for (const View& w : f.views)
+      s += fmt::format("  view        {:<11} %{}@{} <- %{}@{} +{}  : {}\n", ir::opName(g.node(w.value).op), w.value,
+                       p.offsetOf[w.value], w.base, p.offsetOf[w.base], w.offset, ir::typeStr(g.type(w.value)));
     for (const IndexCheck& c : f.checks)
       s += fmt::format("  check       %{} \"{}\" in [0, {}) for {}\n", c.input, g.node(c.input).name, c.bound, c.use);
     if (!f.finiteChecks.empty())
