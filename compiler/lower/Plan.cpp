@@ -42,7 +42,18 @@
 //     the end of the call, or need bytes of their own), and view offsets are
 //     multiples of kBufferAlign, so every buffer a kernel gets keeps its
 //     alignment (a row slice at an unaligned offset stays a copy).
-// Checked mode has no views: every op keeps its kernel and its buffer.
+// Concat inputs placed in their slots (PlanOptions::placeConcatInputs): a
+// concat along its leading non-unit dim whose every input is a kernel's
+// value that may be written anywhere (not a source, a view, an output or an
+// update value, in no other concat, at a multiple of 64 bytes) is
+// assembled in place: each input's kernel writes straight into its slot of
+// the concat's buffer and no concat kernel runs. The input's root is then
+// the concat (or what holds it), and the same rules apply with "written"
+// for "read": the root is live from the first kernel writing any slot, an
+// input is always stored even in a fused loop, and a loop member never
+// reads an alias of bytes another member writes. A function computing an
+// input must need the concat too, so its bytes are live there.
+// Checked mode has neither: every op keeps its kernel and its buffer.
 //
 // Offsets come from two strategies over the same interference relation, and
 // the smaller arena wins (ties to interval packing):
@@ -241,32 +252,92 @@ static int64_t viewOffset(const ir::Graph& g, ValueId v) {
   return at * 4;
 }
 
-// Which values are views (see the top of this file), module-wide since a
-// value's buffer is the same in every function: fills baseOf (the operand,
-// or -1), rootOf (the non-view value whose buffer it lies in; itself for
-// non-views) and rootAt (its byte offset there). None when !enabled.
-static void chooseViews(const ir::Graph& g, const ModulePlan& p, bool enabled, std::vector<ValueId>& baseOf,
-                        std::vector<ValueId>& rootOf, std::vector<int64_t>& rootAt) {
+// Aliases: values whose bytes lie in another value's buffer (see the top of
+// this file), chosen module-wide since a value's buffer is the same in every
+// function.
+struct Aliases {
+  std::vector<ValueId> baseOf;     // a view's operand; -1 for other values
+  std::vector<bool> assembled;     // concats whose inputs are all written in place
+  std::vector<ValueId> parentOf;   // the value whose buffer directly holds it (a view's operand, a placed input's concat); -1
+  std::vector<int64_t> parentAt;   // its byte offset there
+  std::vector<ValueId> rootOf;     // the value whose own buffer holds it (itself when it has its own)
+  std::vector<int64_t> rootAt;     // its byte offset there
+};
+
+// Chooses views and, with `place`, assembled concats (none of either when
+// !enabled); liveBy gives the values each function computes or reads.
+static Aliases chooseAliases(const ir::Graph& g, const ModulePlan& p, bool enabled, bool place,
+                             const std::vector<std::vector<bool>>& liveBy) {
   const size_t n = static_cast<size_t>(g.size());
+  Aliases a;
   std::vector<bool> endRead(n, false);
   for (const ir::Function& f : g.functions())
     for (const ir::Update& u : f.updates) endRead[u.value] = true;
-  baseOf.assign(n, -1);
-  rootAt.assign(n, 0);
-  rootOf.resize(n);
+  a.baseOf.assign(n, -1);
+  a.assembled.assign(n, false);
+  a.parentOf.assign(n, -1);
+  a.parentAt.assign(n, 0);
+  std::vector<int64_t> viewAt(n, 0);  // offset from the first non-view down a chain of views
   for (ValueId v = 0; v < g.size(); ++v) {
-    rootOf[v] = v;
     const ir::Node& node = g.node(v);
     // outputs and sources have their own bytes already; fused values none
     if (!enabled || p.offsetOf[v] >= 0 || p.inlined[v] || endRead[v] || node.operands.size() != 1) continue;
     ValueId o = node.operands[0];
     if (p.inlined[o]) continue;  // a kernel computing its operand's tree
     int64_t at = viewOffset(g, v);
-    if (at < 0 || (rootAt[o] + at) % kBufferAlign != 0) continue;
-    baseOf[v] = o;
-    rootOf[v] = rootOf[o];
-    rootAt[v] = rootAt[o] + at;
+    if (at < 0 || (viewAt[o] + at) % kBufferAlign != 0) continue;
+    a.baseOf[v] = o;
+    a.parentOf[v] = o;
+    a.parentAt[v] = at;
+    viewAt[v] = viewAt[o] + at;
   }
+  // concats whose inputs are contiguous runs of their bytes (every dim before
+  // the axis has one element), each input a kernel's value that can write
+  // there: not a source, view, output or update value, in no other concat,
+  // at a 64-byte multiple, and computed only by functions that also need the
+  // concat (so the concat's bytes are live wherever it is written)
+  for (ValueId c = 0; enabled && place && c < g.size(); ++c) {
+    const ir::Node& node = g.node(c);
+    if (node.op != OpKind::Concat || p.inlined[c] || endRead[c]) continue;
+    int64_t axis = node.attrs.getInt("axis"), outer = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= node.type.shape[static_cast<size_t>(d)];
+    if (outer != 1) continue;
+    bool ok = true;
+    int64_t at = 0;
+    std::vector<int64_t> ats;
+    for (size_t i = 0; i < node.operands.size() && ok; ++i) {
+      ValueId x = node.operands[i];
+      ok = !ir::isSource(g.node(x).op) && !p.inlined[x] && a.baseOf[x] < 0 && p.offsetOf[x] < 0 && !endRead[x] &&
+           a.parentOf[x] < 0 && at % kBufferAlign == 0 &&
+           std::count(node.operands.begin(), node.operands.end(), x) == 1;
+      for (const std::vector<bool>& live : liveBy) ok = ok && (!live[x] || live[c]);
+      ats.push_back(at);
+      at += g.type(x).byteSize();
+    }
+    if (!ok) continue;
+    a.assembled[c] = true;
+    for (size_t i = 0; i < node.operands.size(); ++i) {
+      a.parentOf[node.operands[i]] = c;
+      a.parentAt[node.operands[i]] = ats[i];
+    }
+  }
+  // roots: follow parents (a view's operand has a smaller id, a placed
+  // input's concat a larger one; each link is "lies inside", so no cycles)
+  a.rootOf.assign(n, -1);
+  a.rootAt.assign(n, 0);
+  std::function<void(ValueId)> resolve = [&](ValueId v) {
+    if (a.rootOf[v] >= 0) return;
+    ValueId up = a.parentOf[v];
+    if (up < 0) {
+      a.rootOf[v] = v;
+      return;
+    }
+    resolve(up);
+    a.rootOf[v] = a.rootOf[up];
+    a.rootAt[v] = a.rootAt[up] + a.parentAt[v];
+  };
+  for (ValueId v = 0; v < g.size(); ++v) resolve(v);
+  return a;
 }
 
 // The kernel of `v`, with its inputs and the values fused into it.
@@ -470,12 +541,15 @@ static constexpr size_t kLoopLookahead = 2;
 static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vector<ValueId>& rootOf,
                       const ModulePlan& p, FunctionPlan& fp) {
   std::vector<Kernel>& ks = fp.kernels;
-  // whether kernel a reads a view of bytes kernel b writes (its own buffer,
-  // or the source it updates in place)
+  // whether kernel a reads, through an alias (a view, or a placed concat
+  // input or its concat), bytes of the buffer kernel b writes (its own, its
+  // concat's, or the source it updates in place)
   auto readsViewOf = [&](const Kernel& a, const Kernel& b) {
+    ValueId w = b.value, rw = rootOf[w];
     for (ValueId o : a.inputs) {
       ValueId r = rootOf[o];
-      if (r != o && (r == b.value || (p.offsetOf[b.value] >= 0 && p.offsetOf[b.value] == p.offsetOf[r]))) return true;
+      if (o == w || (r == o && rw == w)) continue;
+      if (r == rw || (p.offsetOf[rw] >= 0 && p.offsetOf[rw] == p.offsetOf[r])) return true;
     }
     return false;
   };
@@ -497,11 +571,11 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vect
     std::vector<Kernel> members{ks[i]}, hoisted;
     current = &members;
     std::vector<bool> made(static_cast<size_t>(g.size()), false);
-    made[ks[i].value] = true;
+    made[ks[i].value] = made[rootOf[ks[i].value]] = true;
     size_t j = i + 1;
     while (j < ks.size()) {
       if (memberOf(ks[j], count)) {
-        made[ks[j].value] = true;
+        made[ks[j].value] = made[rootOf[ks[j].value]] = true;
         members.push_back(ks[j++]);
         continue;
       }
@@ -509,7 +583,7 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vect
       bool ok = true;
       for (; e < ks.size() && !memberOf(ks[e], count); ++e) {
         bool independent = e - j < kLoopLookahead && p.offsetOf[ks[e].value] < 0;
-        for (ValueId o : ks[e].inputs) independent = independent && !made[rootOf[o]];
+        for (ValueId o : ks[e].inputs) independent = independent && !made[o] && !made[rootOf[o]];
         if (!independent) {
           ok = false;
           break;
@@ -546,7 +620,8 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vect
   for (size_t k = 0; k < ks.size(); ++k) {
     ValueId v = ks[k].value;
     bool grouped = ks[static_cast<size_t>(loopOf[k])].loopMembers > 1;
-    if (grouped && p.offsetOf[v] < 0 && !endRead[v] && outsideReads[v] == 0) ks[k].store = false;
+    // (a placed concat input is always stored: its concat is read)
+    if (grouped && p.offsetOf[v] < 0 && rootOf[v] == v && !endRead[v] && outsideReads[v] == 0) ks[k].store = false;
   }
 }
 
@@ -622,9 +697,9 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     for (FunctionPlan& fp : fps) fp.callCountOffset = slot(8);
   p.persistentBytes = cursor;
 
-  std::vector<ValueId> baseOf, rootOf;
-  std::vector<int64_t> rootAt;
-  chooseViews(g, p, !opts.checked, baseOf, rootOf, rootAt);
+  const Aliases aliases = chooseAliases(g, p, !opts.checked, opts.placeConcatInputs, liveBy);
+  const std::vector<ValueId>& baseOf = aliases.baseOf;
+  const std::vector<ValueId>& rootOf = aliases.rootOf;
 
   // kernels, and each temporary's live ranges on the joint timeline
   std::vector<int32_t> tempIndex(n, -1);
@@ -637,7 +712,8 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     const std::vector<bool>& live = liveBy[fi];
     for (ValueId v = 0; v < g.size(); ++v) {
       if (!live[v] || ir::isSource(g.node(v).op) || p.inlined[v]) continue;
-      if (baseOf[v] >= 0) fp.views.push_back({v, baseOf[v], rootAt[v] - rootAt[baseOf[v]]});
+      if (baseOf[v] >= 0) fp.views.push_back({v, baseOf[v], aliases.parentAt[v]});
+      else if (aliases.assembled[v]) fp.assembled.push_back(v);
       else fp.kernels.push_back(makeKernel(g, v, p.inlined));
     }
     inPlace[fi].assign(f.updates.size(), false);
@@ -660,10 +736,12 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     // from its first member to its last
     for (size_t i = 0, head = 0; i < fp.kernels.size(); ++i) {
       if (fp.kernels[i].loopMembers != 0) head = i;
-      ValueId v = fp.kernels[i].value;
+      // a placed concat input writes its concat's (root's) bytes: the root is
+      // live from the first kernel writing any part of it
+      ValueId v = rootOf[fp.kernels[i].value];
       int32_t lo = base + static_cast<int32_t>(head);
       int32_t hi = lo + std::max(fp.kernels[head].loopMembers, 1) - 1;
-      first[v] = lo;
+      first[v] = first[v] < 0 ? lo : std::min(first[v], lo);
       last[v] = std::max(last[v], hi);
       for (ValueId o : fp.kernels[i].inputs) last[rootOf[o]] = std::max(last[rootOf[o]], hi);
     }
@@ -672,7 +750,7 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     std::vector<bool> used(n, false);
     for (ValueId v = 0; v < g.size(); ++v) {
       if (!live[v]) continue;
-      if (p.inlined[v] || baseOf[v] >= 0) {  // fused or a view: no buffer, but the naive plan would give it one
+      if (p.inlined[v] || rootOf[v] != v) {  // fused, a view or placed: no buffer, but the naive plan would give it one
         fp.naiveBytes += slotBytes(g, v);
         p.naiveTempBytes += slotBytes(g, v);
         continue;
@@ -711,7 +789,7 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
   }
   // views: their roots' buffers, at their offsets (roots have smaller ids)
   for (ValueId v = 0; v < g.size(); ++v)
-    if (baseOf[v] >= 0 && p.offsetOf[rootOf[v]] >= 0) p.offsetOf[v] = p.offsetOf[rootOf[v]] + rootAt[v];
+    if (rootOf[v] != v && p.offsetOf[rootOf[v]] >= 0) p.offsetOf[v] = p.offsetOf[rootOf[v]] + aliases.rootAt[v];
   p.totalBytes = p.persistentBytes + p.tempBytes;
   for (const FunctionPlan& fp : fps)
     for (const Kernel& k : fp.kernels) p.scratchBytes = std::max(p.scratchBytes, k.scratchBytes);
@@ -768,6 +846,7 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
     s += fmt::format("buffer {:<8} {:<40} @{:<10} {}\n", bufferKindName(b.kind), b.name, b.offset, ir::typeStr(b.type));
   for (const FunctionPlan& f : p.functions) {
     std::string views = f.views.empty() ? "" : fmt::format(", {} views", f.views.size());
+    if (!f.assembled.empty()) views += fmt::format(", {} assembled", f.assembled.size());
     s += fmt::format("\nfunc @{}: {} kernels{}\n", f.name, f.kernels.size(), views);
     for (size_t i = 0; i < f.kernels.size(); ++i) {
       ValueId v = f.kernels[i].value;
@@ -788,6 +867,9 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
     for (const View& w : f.views)
       s += fmt::format("  view        {:<11} %{}@{} <- %{}@{} +{}  : {}\n", ir::opName(g.node(w.value).op), w.value,
                        p.offsetOf[w.value], w.base, p.offsetOf[w.base], w.offset, ir::typeStr(g.type(w.value)));
+    for (ValueId c : f.assembled)
+      s += fmt::format("  assembled   {:<11} %{}@{} from its {} inputs written in place  : {}\n", ir::opName(g.node(c).op), c,
+                       p.offsetOf[c], g.node(c).operands.size(), ir::typeStr(g.type(c)));
     for (const IndexCheck& c : f.checks)
       s += fmt::format("  check       %{} \"{}\" in [0, {}) for {}\n", c.input, g.node(c.input).name, c.bound, c.use);
     if (!f.finiteChecks.empty())

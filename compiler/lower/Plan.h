@@ -123,6 +123,11 @@ struct FunctionPlan {
   int64_t callCountOffset = -1;  // checked mode: i64 count of this function's calls since init
   std::vector<Kernel> kernels;  // in execution order
   std::vector<View> views;      // the views its kernels read, by value id (no kernel runs for them)
+  // Concats assembled in place (PlanOptions::placeConcatInputs): every
+  // input's kernel writes straight into its slot of the concat's buffer
+  // (offsetOf[input] = offsetOf[concat] + the bytes before it), so no
+  // kernel runs for the concat. By value id.
+  std::vector<ir::ValueId> assembled;
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
   int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
   int64_t naiveBytes = 0;       // its intermediate values' bytes with no reuse and no fusion (each its own slot)
@@ -207,6 +212,9 @@ struct PlanOptions {
   // its own buffer and a failure names the op that produced it (fusion
   // never changes results, so the values are the same bits).
   bool checked = false;
+  // Concats whose inputs can all write their slots directly are assembled
+  // in place (FunctionPlan::assembled); not in checked mode.
+  bool placeConcatInputs = true;
 };
 
 ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts = {});

@@ -1,7 +1,9 @@
-// Zero-copy views in the memory plan (lower/Plan.h, View): a small
-// recurrent model full of row slices and reshapes (of temporaries, of an
-// input, of a param the optimizer then updates in place) trains bit for bit
-// as the interpreter does, and its plan really has views of each kind.
+// Zero-copy views and concats assembled in place in the memory plan
+// (lower/Plan.h, View and FunctionPlan::assembled): a small recurrent model
+// full of row slices and reshapes (of temporaries, of an input, of a param
+// the optimizer then updates in place) and a concat of its hidden states
+// trains bit for bit as the interpreter does, and its plan really has views
+// of each kind and an assembled concat.
 #include <cstring>
 
 #include "TestUtil.h"
@@ -36,11 +38,13 @@ struct Rnn {
       h = tanh(sliceAxis(xs, 0, t * kB, kB) + matmul(h, u) + bias);
       hs.push_back(h);
     }
-    Tensor logits = matmul(concat(hs, 0), o) * scale;
+    Tensor stacked = concat(hs, 0);  // each h_t's kernel writes its rows
+    Tensor logits = matmul(stacked, o) * scale;
     Tensor flat = reshape(logits, {kT, kB * kClasses});
     Tensor loss = mean(softmaxCrossEntropy(logits, y)) + 0.01 * mean(sliceAxis(flat, 0, 1, 2) * sliceAxis(flat, 0, 1, 2));
     m.addTrainStep("trainStep", loss, Adam{.lr = 0.01});
-    m.addFunction("predict", {x}, {{"h", reshape(h, {kB * kH})}});
+    // predict computes every h_t too, so it needs the concat as well
+    m.addFunction("predict", {x}, {{"h", reshape(h, {kB * kH})}, {"s", sum(stacked, {0})}});
   }
 };
 
@@ -68,6 +72,19 @@ TEST_CASE("views: row slices and reshapes are views and training matches the int
   CHECK(slices >= kT);    // the rows of xs, at least
   CHECK(reshapes >= 2);   // the bias, predict's output is a copy but flat is a view
   CHECK(ofParams >= 1);   // row 1 of p
+  for (const lower::FunctionPlan& f : plan.functions) {
+    CAPTURE(f.name);
+    bool stacked = false;  // the forward concat of the h_t
+    for (ir::ValueId c : f.assembled) stacked = stacked || g.node(c).operands.size() == static_cast<size_t>(kT);
+    CHECK(stacked);
+    for (ir::ValueId c : f.assembled) {
+      int64_t at = plan.offsetOf[c];
+      for (ir::ValueId x : g.node(c).operands) {
+        CHECK(plan.offsetOf[x] == at);
+        at += g.type(x).byteSize();
+      }
+    }
+  }
   for (const lower::FunctionPlan& f : plan.functions)
     for (const lower::Kernel& k : f.kernels) CHECK(std::find_if(f.views.begin(), f.views.end(), [&](const lower::View& v) {
                                                      return v.value == k.value;
@@ -88,8 +105,10 @@ TEST_CASE("views: row slices and reshapes are views and training matches the int
     s.run("predict");
     jm->run("predict");
     CHECK(std::memcmp(jm->f32("trainStep.loss"), s.output("trainStep", "loss").f.data(), sizeof(float)) == 0);
-    const HostTensor& h = s.output("predict", "h");
-    CHECK(std::memcmp(jm->f32("predict.h"), h.f.data(), h.f.size() * sizeof(float)) == 0);
+    for (const char* out : {"h", "s"}) {
+      const HostTensor& h = s.output("predict", out);
+      CHECK(std::memcmp(jm->f32(std::string("predict.") + out), h.f.data(), h.f.size() * sizeof(float)) == 0);
+    }
   }
   for (const std::string& name : jm->bufferNames()) {
     if (name == "x" || name == "y" || name.starts_with("trainStep.") || name.starts_with("predict.")) continue;
@@ -100,12 +119,15 @@ TEST_CASE("views: row slices and reshapes are views and training matches the int
   }
 }
 
-TEST_CASE("views: checked mode plans no views and every slice keeps its kernel") {
+TEST_CASE("views: checked mode plans no views or assembled concats and every slice keeps its kernel") {
   Rnn r;
   CompileOptions opts;
   opts.checked = true;
   auto jm = jit::compile(r.m, opts);
-  for (const lower::FunctionPlan& f : jm->compiled().plan.functions) CHECK(f.views.empty());
+  for (const lower::FunctionPlan& f : jm->compiled().plan.functions) {
+    CHECK(f.views.empty());
+    CHECK(f.assembled.empty());
+  }
   auto plain = jit::compile(r.m);
   CHECK(jm->compiled().stats.kernels > plain->compiled().stats.kernels);
 }
