@@ -25,6 +25,36 @@
 // over each buffer instead of a pass and a copy. Checked mode keeps the
 // copies: it must be able to stop a call before any source changes.
 //
+// Views (View in Plan.h): a reshape, a stop_gradient or a slice whose
+// elements are one contiguous run of its operand's (only whole rows cut,
+// step 1) runs no kernel; its buffer is the operand's, at a byte offset.
+// Every value then has a root, the non-view value whose buffer it lies in,
+// and the rules above apply to roots:
+//   - a kernel reading a view reads its root, so the root stays live
+//     through the last kernel that reads any view of it (views of views too)
+//     and no temporary a kernel writes overlaps a view it reads;
+//   - an in-place update is not allowed when a later kernel reads a view of
+//     the source, or when the updating kernel itself reads one (two pointers
+//     to the same bytes, one written);
+//   - a fused loop never has a member reading a view of bytes another member
+//     writes, and a loop member's value read through a view is stored;
+//   - function outputs and update values are never views (they are read at
+//     the end of the call, or need bytes of their own), and view offsets are
+//     multiples of kBufferAlign, so every buffer a kernel gets keeps its
+//     alignment (a row slice at an unaligned offset stays a copy).
+// Concat inputs placed in their slots (PlanOptions::placeConcatInputs): a
+// concat along its leading non-unit dim whose every input is a kernel's
+// value that may be written anywhere (not a source, a view, an output or an
+// update value, in no other concat, at a multiple of 64 bytes) is
+// assembled in place: each input's kernel writes straight into its slot of
+// the concat's buffer and no concat kernel runs. The input's root is then
+// the concat (or what holds it), and the same rules apply with "written"
+// for "read": the root is live from the first kernel writing any slot, an
+// input is always stored even in a fused loop, and a loop member never
+// reads an alias of bytes another member writes. A function computing an
+// input must need the concat too, so its bytes are live there.
+// Checked mode has neither: every op keeps its kernel and its buffer.
+//
 // Offsets come from two strategies over the same interference relation, and
 // the smaller arena wins (ties to interval packing):
 //   - interval packing: temporaries by size (largest first, then id), each at
@@ -37,6 +67,7 @@
 // different times, which colouring cannot, so it is never worse in practice;
 // report.json gives both sizes.
 #include "Plan.h"
+#include "Aliases.h"
 
 #include <algorithm>
 #include <functional>
@@ -344,16 +375,18 @@ static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>&
 //     and the value of no other update;
 //   - t's old value is needed by nothing after that kernel: no later kernel
 //     reads t, f does not output t, and no update copies t elsewhere;
-//   - the kernel itself reads t, if at all, only at the index it writes.
+//   - the kernel itself reads t, if at all, only at the index it writes,
+//     and never through a view (no later kernel reads a view of t either).
 // Marks inPlace[ui] and gives v t's offset.
 static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
                         const std::vector<std::vector<bool>>& liveBy, const std::vector<int64_t>& stageAt,
-                        FunctionPlan& fp, ModulePlan& p, std::vector<bool>& inPlace) {
+                        const std::vector<ValueId>& rootOf, FunctionPlan& fp, ModulePlan& p,
+                        std::vector<bool>& inPlace) {
   std::vector<int32_t> kernelOf(static_cast<size_t>(g.size()), -1);
   for (size_t i = 0; i < fp.kernels.size(); ++i) kernelOf[fp.kernels[i].value] = static_cast<int32_t>(i);
-  std::vector<int32_t> lastRead(static_cast<size_t>(g.size()), -1);
+  std::vector<int32_t> lastRead(static_cast<size_t>(g.size()), -1);  // through views too
   for (size_t i = 0; i < fp.kernels.size(); ++i)
-    for (ValueId o : fp.kernels[i].inputs) lastRead[o] = static_cast<int32_t>(i);
+    for (ValueId o : fp.kernels[i].inputs) lastRead[rootOf[o]] = static_cast<int32_t>(i);
   std::vector<int> valueUses(static_cast<size_t>(g.size()), 0);
   std::vector<bool> needed(static_cast<size_t>(g.size()), false);  // read at the end of the call
   for (const ir::Update& u : f.updates) {
@@ -371,6 +404,8 @@ static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
     if (elsewhere || lastRead[t] > kernelOf[v]) continue;
     if (g.type(v).byteSize() != g.type(t).byteSize()) continue;  // same type by the verifier; be sure
     Kernel& k = fp.kernels[static_cast<size_t>(kernelOf[v])];
+    if (std::any_of(k.inputs.begin(), k.inputs.end(), [&](ValueId o) { return o != t && rootOf[o] == t; }))
+      continue;  // it reads t through a view too
     auto it = std::find(k.inputs.begin(), k.inputs.end(), t);
     if (it != k.inputs.end()) {
       if (!readsOnlyAtOwnIndex(g, p.inlined, v, t)) continue;
@@ -395,10 +430,27 @@ static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
 // member after the one that overwrites it (planInPlace).
 static constexpr size_t kLoopLookahead = 2;
 
-static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePlan& p, FunctionPlan& fp) {
+static void planLoops(const ir::Graph& g, const ir::Function& f, const std::vector<ValueId>& rootOf,
+                      const ModulePlan& p, FunctionPlan& fp) {
   std::vector<Kernel>& ks = fp.kernels;
+  // whether kernel a reads, through an alias (a view, or a placed concat
+  // input or its concat), bytes of the buffer kernel b writes (its own, its
+  // concat's, or the source it updates in place)
+  auto readsViewOf = [&](const Kernel& a, const Kernel& b) {
+    ValueId w = b.value, rw = rootOf[w];
+    for (ValueId o : a.inputs) {
+      ValueId r = rootOf[o];
+      if (o == w || (r == o && rw == w)) continue;
+      if (r == rw || (p.offsetOf[rw] >= 0 && p.offsetOf[rw] == p.offsetOf[r])) return true;
+    }
+    return false;
+  };
+  const std::vector<Kernel>* current = nullptr;  // the members so far
   auto memberOf = [&](const Kernel& k, int64_t count) {
-    return isFlatElementwise(g, k) && g.type(k.value).numElements() == count;
+    if (!isFlatElementwise(g, k) || g.type(k.value).numElements() != count) return false;
+    for (const Kernel& m : *current)
+      if (readsViewOf(k, m) || readsViewOf(m, k)) return false;
+    return true;
   };
   std::vector<Kernel> out;
   size_t i = 0;
@@ -409,12 +461,13 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
     }
     const int64_t count = g.type(ks[i].value).numElements();
     std::vector<Kernel> members{ks[i]}, hoisted;
+    current = &members;
     std::vector<bool> made(static_cast<size_t>(g.size()), false);
-    made[ks[i].value] = true;
+    made[ks[i].value] = made[rootOf[ks[i].value]] = true;
     size_t j = i + 1;
     while (j < ks.size()) {
       if (memberOf(ks[j], count)) {
-        made[ks[j].value] = true;
+        made[ks[j].value] = made[rootOf[ks[j].value]] = true;
         members.push_back(ks[j++]);
         continue;
       }
@@ -422,7 +475,7 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
       bool ok = true;
       for (; e < ks.size() && !memberOf(ks[e], count); ++e) {
         bool independent = e - j < kLoopLookahead && p.offsetOf[ks[e].value] < 0;
-        for (ValueId o : ks[e].inputs) independent = independent && !made[o];
+        for (ValueId o : ks[e].inputs) independent = independent && !made[o] && !made[rootOf[o]];
         if (!independent) {
           ok = false;
           break;
@@ -452,12 +505,15 @@ static void planLoops(const ir::Graph& g, const ir::Function& f, const ModulePla
   std::vector<int32_t> producedAt(static_cast<size_t>(g.size()), -1);
   for (size_t k = 0; k < ks.size(); ++k) producedAt[ks[k].value] = static_cast<int32_t>(k);
   for (size_t k = 0; k < ks.size(); ++k)
-    for (ValueId o : ks[k].inputs)
-      if (producedAt[o] < 0 || loopOf[static_cast<size_t>(producedAt[o])] != loopOf[k]) ++outsideReads[o];
+    for (ValueId o : ks[k].inputs) {
+      ValueId r = rootOf[o];  // a read through a view is a read from memory
+      if (r != o || producedAt[r] < 0 || loopOf[static_cast<size_t>(producedAt[r])] != loopOf[k]) ++outsideReads[r];
+    }
   for (size_t k = 0; k < ks.size(); ++k) {
     ValueId v = ks[k].value;
     bool grouped = ks[static_cast<size_t>(loopOf[k])].loopMembers > 1;
-    if (grouped && p.offsetOf[v] < 0 && !endRead[v] && outsideReads[v] == 0) ks[k].store = false;
+    // (a placed concat input is always stored: its concat is read)
+    if (grouped && p.offsetOf[v] < 0 && rootOf[v] == v && !endRead[v] && outsideReads[v] == 0) ks[k].store = false;
   }
 }
 
@@ -533,6 +589,10 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     for (FunctionPlan& fp : fps) fp.callCountOffset = slot(8);
   p.persistentBytes = cursor;
 
+  const Aliases aliases = chooseAliases(g, p, !opts.checked, opts.placeConcatInputs, liveBy);
+  const std::vector<ValueId>& baseOf = aliases.baseOf;
+  const std::vector<ValueId>& rootOf = aliases.rootOf;
+
   // kernels, and each temporary's live ranges on the joint timeline
   std::vector<int32_t> tempIndex(n, -1);
   std::vector<Temp> temps;
@@ -542,11 +602,15 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     const ir::Function& f = g.functions()[fi];
     FunctionPlan& fp = fps[fi];
     const std::vector<bool>& live = liveBy[fi];
-    for (ValueId v = 0; v < g.size(); ++v)
-      if (live[v] && !ir::isSource(g.node(v).op) && !p.inlined[v]) fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    for (ValueId v = 0; v < g.size(); ++v) {
+      if (!live[v] || ir::isSource(g.node(v).op) || p.inlined[v]) continue;
+      if (baseOf[v] >= 0) fp.views.push_back({v, baseOf[v], aliases.parentAt[v]});
+      else if (aliases.assembled[v]) fp.assembled.push_back(v);
+      else fp.kernels.push_back(makeKernel(g, v, p.inlined));
+    }
     inPlace[fi].assign(f.updates.size(), false);
-    if (!opts.checked) planInPlace(g, f, fi, liveBy, stageAt[fi], fp, p, inPlace[fi]);
-    if (!opts.checked && opts.fuse) planLoops(g, f, p, fp);
+    if (!opts.checked) planInPlace(g, f, fi, liveBy, stageAt[fi], rootOf, fp, p, inPlace[fi]);
+    if (!opts.checked && opts.fuse) planLoops(g, f, rootOf, p, fp);
     if (opts.checked) {
       // f32 inputs up front, then every f32 kernel output but constants
       // (an infinite constant is what the model says, e.g. a mask)
@@ -564,19 +628,21 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     // from its first member to its last
     for (size_t i = 0, head = 0; i < fp.kernels.size(); ++i) {
       if (fp.kernels[i].loopMembers != 0) head = i;
-      ValueId v = fp.kernels[i].value;
+      // a placed concat input writes its concat's (root's) bytes: the root is
+      // live from the first kernel writing any part of it
+      ValueId v = rootOf[fp.kernels[i].value];
       int32_t lo = base + static_cast<int32_t>(head);
       int32_t hi = lo + std::max(fp.kernels[head].loopMembers, 1) - 1;
-      first[v] = lo;
+      first[v] = first[v] < 0 ? lo : std::min(first[v], lo);
       last[v] = std::max(last[v], hi);
-      for (ValueId o : fp.kernels[i].inputs) last[o] = std::max(last[o], hi);
+      for (ValueId o : fp.kernels[i].inputs) last[rootOf[o]] = std::max(last[rootOf[o]], hi);
     }
     // values the end-of-call copies read stay live through them
     for (const ir::Update& u : f.updates) last[u.value] = end;
     std::vector<bool> used(n, false);
     for (ValueId v = 0; v < g.size(); ++v) {
       if (!live[v]) continue;
-      if (p.inlined[v]) {  // fused: no buffer, but the naive plan would give it one
+      if (p.inlined[v] || rootOf[v] != v) {  // fused, a view or placed: no buffer, but the naive plan would give it one
         fp.naiveBytes += slotBytes(g, v);
         p.naiveTempBytes += slotBytes(g, v);
         continue;
@@ -613,6 +679,9 @@ ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts) {
     p.offsetOf[temps[t].value] = p.persistentBytes + arena[t];
     p.naiveTempBytes += temps[t].bytes;
   }
+  // views and placed concat inputs: their roots' buffers, at their offsets
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (rootOf[v] != v && p.offsetOf[rootOf[v]] >= 0) p.offsetOf[v] = p.offsetOf[rootOf[v]] + aliases.rootAt[v];
   p.totalBytes = p.persistentBytes + p.tempBytes;
   for (const FunctionPlan& fp : fps)
     for (const Kernel& k : fp.kernels) p.scratchBytes = std::max(p.scratchBytes, k.scratchBytes);
@@ -668,7 +737,9 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
   for (const NamedBuffer& b : p.named)
     s += fmt::format("buffer {:<8} {:<40} @{:<10} {}\n", bufferKindName(b.kind), b.name, b.offset, ir::typeStr(b.type));
   for (const FunctionPlan& f : p.functions) {
-    s += fmt::format("\nfunc @{}: {} kernels\n", f.name, f.kernels.size());
+    std::string views = f.views.empty() ? "" : fmt::format(", {} views", f.views.size());
+    if (!f.assembled.empty()) views += fmt::format(", {} assembled", f.assembled.size());
+    s += fmt::format("\nfunc @{}: {} kernels{}\n", f.name, f.kernels.size(), views);
     for (size_t i = 0; i < f.kernels.size(); ++i) {
       ValueId v = f.kernels[i].value;
       const ir::Node& node = g.node(v);
@@ -685,6 +756,12 @@ std::string printPlan(const ir::Graph& g, const ModulePlan& p) {
         s += fmt::format("        fused: {}\n", fused);
       }
     }
+    for (const View& w : f.views)
+      s += fmt::format("  view        {:<11} %{}@{} <- %{}@{} +{}  : {}\n", ir::opName(g.node(w.value).op), w.value,
+                       p.offsetOf[w.value], w.base, p.offsetOf[w.base], w.offset, ir::typeStr(g.type(w.value)));
+    for (ValueId c : f.assembled)
+      s += fmt::format("  assembled   {:<11} %{}@{} from its {} inputs written in place  : {}\n", ir::opName(g.node(c).op), c,
+                       p.offsetOf[c], g.node(c).operands.size(), ir::typeStr(g.type(c)));
     for (const IndexCheck& c : f.checks)
       s += fmt::format("  check       %{} \"{}\" in [0, {}) for {}\n", c.input, g.node(c.input).name, c.bound, c.use);
     if (!f.finiteChecks.empty())

@@ -101,6 +101,20 @@ struct FiniteCheckSite {
 };
 FiniteCheckSite finiteCheckSite(const ir::Graph& g, ir::ValueId v);
 
+// A view (planModule): a value that is a pure relabelling of a contiguous
+// run of its operand's bytes (a reshape, a stop_gradient, a slice that cuts
+// only whole rows) runs no kernel; its buffer is its operand's, `offset`
+// bytes in: offsetOf[value] = offsetOf[base] + offset. The operand may be a
+// view itself. Views are read-only aliases (never written, never a function
+// output or an update's value) and their offsets into the underlying buffer
+// are multiples of kBufferAlign, so kernels see the same alignment as for
+// any other buffer.
+struct View {
+  ir::ValueId value;
+  ir::ValueId base;    // the operand
+  int64_t offset = 0;  // bytes into base's buffer
+};
+
 struct FunctionPlan {
   std::string name;
   std::vector<IndexCheck> checks;  // one per index input, tightest bound
@@ -108,6 +122,12 @@ struct FunctionPlan {
   std::vector<FiniteCheck> finiteChecks;
   int64_t callCountOffset = -1;  // checked mode: i64 count of this function's calls since init
   std::vector<Kernel> kernels;  // in execution order
+  std::vector<View> views;      // the views its kernels read, by value id (no kernel runs for them)
+  // Concats assembled in place (PlanOptions::placeConcatInputs): every
+  // input's kernel writes straight into its slot of the concat's buffer
+  // (offsetOf[input] = offsetOf[concat] + the bytes before it), so no
+  // kernel runs for the concat. By value id.
+  std::vector<ir::ValueId> assembled;
   std::vector<Copy> copies;     // outputs of sources, staging, then updates
   int64_t arenaBytes = 0;       // arena bytes this function's temporaries reach (from the arena start)
   int64_t naiveBytes = 0;       // its intermediate values' bytes with no reuse and no fusion (each its own slot)
@@ -193,6 +213,9 @@ struct PlanOptions {
   // its own buffer and a failure names the op that produced it (fusion
   // never changes results, so the values are the same bits).
   bool checked = false;
+  // Concats whose inputs can all write their slots directly are assembled
+  // in place (FunctionPlan::assembled); not in checked mode.
+  bool placeConcatInputs = true;
 };
 
 ModulePlan planModule(const ir::Graph& g, const PlanOptions& opts = {});
