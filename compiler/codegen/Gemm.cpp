@@ -34,8 +34,8 @@
 // copy specialised to each call's static shapes measured no faster inside
 // the micro-kernel (the k loop is the same code) and multiplied LLVM's work
 // by the number of matmuls, which made compile time grow tenfold. Row tails
-// (M mod 8) get their own micro-kernels (one per tail height), column tails
-// use masked loads and stores of C, and a tail panel of at most one vector
+// (M mod 8) are passed by micro-kernels of 4, 2 and 1 rows (7 = 4 + 2 + 1),
+// column tails use masked loads and stores of C, and a tail panel of at most one vector
 // of columns (N = 10 classes, the 65th of 65) multiplies one vector per row.
 #include "Emitter.h"
 #include "passes/Passes.h"
@@ -54,6 +54,7 @@ constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats a
 constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B
                                                            // are not packed
 static_assert(kInPlaceRows % kMR == 0);
+static_assert((kMR & (kMR - 1)) == 0, "row tails are split by the bits of M mod kMR");
 }
 
 void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
@@ -494,18 +495,16 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       auto passRows = [&](int64_t nv) {
         loopV0(fullRows,
                [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, nv); });
-        // the last rows mod kMR: one micro-kernel per possible height
+        // the last rows mod kMR, in micro-kernels of kMR/2, kMR/4, ..., 1
+        // rows (one per set bit of the remainder): log2(kMR) tail kernels
+        // instead of kMR - 1 keeps the GEMM function, and compile time, small
         Value* i0 = add(r0, mulc(fullRows, kMR));
-        BasicBlock* done = BasicBlock::Create(ctx_, "tail.done", f);
-        SwitchInst* sw = b_.CreateSwitch(tailM, done, kMR - 1);
-        for (int64_t mr = 1; mr < kMR; ++mr) {
-          BasicBlock* bb = BasicBlock::Create(ctx_, fmt::format("tail{}", mr), f);
-          sw->addCase(b_.getInt64(static_cast<uint64_t>(mr)), bb);
-          b_.SetInsertPoint(bb);
-          micro(i0, mr, p, cols, kOff, kLen, sliceFirst, nv);
-          b_.CreateBr(done);
+        for (int64_t h = kMR / 2; h >= 1; h /= 2) {
+          Value* piece = b_.CreateAnd(tailM, c64(h));
+          Value* at = i0;
+          ifThen(b_.CreateICmpNE(piece, c64(0)), [&] { micro(at, h, p, cols, kOff, kLen, sliceFirst, nv); });
+          i0 = add(i0, piece);
         }
-        b_.SetInsertPoint(done);
       };
       // a panel of at most VW columns (N's tail, e.g. 10 classes or the 65th
       // of 65) multiplies one vector per row, not two
