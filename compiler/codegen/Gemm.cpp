@@ -13,7 +13,7 @@
 // packed copy of the k block.
 //
 // Work items for the runtime's threads: when A's k block is small (one
-// 96-row block, or up to 512 KB with 8 or more panels) an item is one panel
+// 128-row block, or up to 512 KB with 8 or more panels) an item is one panel
 // with all its rows, and it packs that panel itself into a buffer on its
 // stack (so packing runs on every thread and the panel stays in L1); with
 // at most 48 rows a full panel of untransposed B is not packed at all but
@@ -21,8 +21,8 @@
 // number of panels), k is not blocked either, and each tile passes it in
 // kGemmKC-deep slices itself (one parallel_for, not one per block). Otherwise
 // a parallel pre-pass packs the panels into the
-// kernel's scratch and an item is one 96-row block of one panel. A packed A
-// is always packed by the pre-pass (one item per 96-row block).
+// kernel's scratch and an item is one 128-row block of one panel. A packed A
+// is always packed by the pre-pass (one item per 128-row block).
 //
 // Every element of C is one fused multiply-add chain over k ascending,
 // starting from 0 — a block's partial sums are stored to C and reloaded
@@ -48,7 +48,7 @@ namespace kiln::codegen::detail {
 
 namespace {
 constexpr int64_t kMR = lower::kGemmMR;  // micro-kernel rows
-constexpr int64_t kMC = 96;  // rows of A per L2 block (a multiple of kMR)
+constexpr int64_t kMC = 128;  // rows of A per L2 block (a multiple of kMR)
 constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B

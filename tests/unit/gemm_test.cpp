@@ -86,7 +86,7 @@ TEST_CASE("gemm: the packed GEMM equals the interpreter bit for bit at every blo
 
 // The packing paths: transposed B is packed in VW x VW blocks transposed in
 // registers plus a one-element k remainder, and the panels are packed by the
-// tile that uses them when all rows fit one 96-row block, else by a pass of
+// tile that uses them when all rows fit one 128-row block, else by a pass of
 // their own. A is packed too when transposed or when its rows are 4 KB
 // apart, given N > 96. Shapes reach k remainders 0 .. 15, column
 // tails of 1 and 31, one and several row blocks, and sizes large enough to
@@ -96,7 +96,8 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
       {1, 3, 15, 33, false, false},    {1, 5, 16, 32, false, false},   {1, 4, 17, 31, false, false},
       {1, 8, 31, 65, false, false},    {1, 6, 47, 1, false, false},    {1, 32, 256, 256, false, false},
       {1, 32, 65, 256, false, false},  {1, 96, 100, 70, false, false}, {1, 97, 271, 97, false, false},
-      {1, 200, 300, 64, false, false}, {1, 130, 33, 129, false, false},
+      {1, 200, 300, 64, false, false}, {1, 130, 33, 129, false, false}, {1, 128, 40, 100, false, false},
+      {1, 129, 70, 33, false, false},
   };
   checkAllTransposes(shapes);
   checkGemm({3, 40, 70, 50, false, true});
