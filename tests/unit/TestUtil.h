@@ -8,6 +8,7 @@
 #include <kiln/rt/Random.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -34,6 +35,29 @@ inline void fillRandom(HostTensor& t, uint64_t stream, float lo = -1.0f, float h
     for (int64_t i = 0; i < t.size(); ++i)
       t.i[i] = static_cast<int32_t>(rt::uniform01(999, stream, static_cast<uint64_t>(i)) * static_cast<float>(classes));
   }
+}
+
+// Fills source `name` of the interpreter session with fillRandom's values
+// and copies them into the compiled module's buffer of the same name, so
+// both sides start from the same bits.
+inline void fillBoth(interp::Session& s, jit::CompiledModule& m, const std::string& name, uint64_t stream,
+                     float lo = -1.0f, float hi = 1.0f, int32_t classes = 10) {
+  HostTensor& t = s.source(name);
+  fillRandom(t, stream, lo, hi, classes);
+  if (t.type.dtype == ir::DType::F32) std::copy(t.f.begin(), t.f.end(), m.f32(name));
+  else std::copy(t.i.begin(), t.i.end(), m.i32(name));
+}
+
+// Every element of `got` has the bits of the same element of `want`; a
+// mismatch is reported with the count and the first index.
+inline void checkSameBits(const float* got, const HostTensor& want) {
+  int64_t mismatches = 0, first = -1;
+  for (int64_t i = 0; i < want.size(); ++i)
+    if (std::memcmp(&got[i], &want.f[static_cast<size_t>(i)], sizeof(float)) != 0) {
+      if (first < 0) first = i;
+      ++mismatches;
+    }
+  CHECK_MESSAGE(mismatches == 0, mismatches, " mismatches, the first at element ", first);
 }
 
 inline float maxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {

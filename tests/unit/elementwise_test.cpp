@@ -4,12 +4,10 @@
 // broadcast bias) in ranges of their outermost dimension. No element's value
 // may depend on the chunking or the thread count (tests/CMakeLists.txt runs
 // these at 1 and 3 threads too).
-#include <cstring>
 
 #include "TestUtil.h"
 
 using namespace kiln;
-using kiln::test::HostTensor;
 
 namespace {
 
@@ -25,22 +23,11 @@ void checkBiasRelu(const Shape& shape, const Shape& bshape) {
   mod.addFunction("f", {x, b}, {{"y", relu(x + broadcastTo(b, shape)) * 0.5 - x}});
   interp::Session s(g.ir());
   auto jit = jit::compile(mod);
-  uint64_t stream = 11;
-  for (const char* name : {"x", "b"}) {
-    HostTensor& t = s.source(name);
-    test::fillRandom(t, stream++);
-    std::copy(t.f.begin(), t.f.end(), jit->f32(name));
-  }
+  test::fillBoth(s, *jit, "x", 11);
+  test::fillBoth(s, *jit, "b", 12);
   s.run("f");
   jit->run("f");
-  const HostTensor& want = s.output("f", "y");
-  int64_t mismatches = 0, first = -1;
-  for (int64_t i = 0; i < want.size(); ++i)
-    if (std::memcmp(&jit->f32("f.y")[i], &want.f[static_cast<size_t>(i)], sizeof(float)) != 0) {
-      if (first < 0) first = i;
-      ++mismatches;
-    }
-  CHECK_MESSAGE(mismatches == 0, "first mismatch at element ", first);
+  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
 }
 
 }  // namespace

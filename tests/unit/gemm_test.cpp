@@ -5,7 +5,6 @@
 // blocks with a remainder, all four transpose variants and a batch. Both
 // sides compute each element as one fused multiply-add chain over k
 // ascending, so any packing or indexing slip shows as a mismatch.
-#include <cstring>
 
 #include "TestUtil.h"
 
@@ -40,23 +39,13 @@ void checkGemm(const GemmCase& c) {
   mod.addFunction("f", {a, b}, {{"c", matmul(a, b, c.ta, c.tb)}});
   interp::Session s(g.ir());
   auto jit = jit::compile(mod);
-  uint64_t stream = 1;
-  for (const char* name : {"a", "b"}) {
-    HostTensor& t = s.source(name);
-    test::fillRandom(t, stream++);
-    std::copy(t.f.begin(), t.f.end(), jit->f32(name));
-  }
+  test::fillBoth(s, *jit, "a", 1);
+  test::fillBoth(s, *jit, "b", 2);
   s.run("f");
   jit->run("f");
   const HostTensor& want = s.output("f", "c");
   REQUIRE(want.size() == c.batch * c.m * c.n);
-  int64_t mismatches = 0, first = -1;
-  for (int64_t i = 0; i < want.size(); ++i)
-    if (std::memcmp(&jit->f32("f.c")[i], &want.f[static_cast<size_t>(i)], sizeof(float)) != 0) {
-      if (first < 0) first = i;
-      ++mismatches;
-    }
-  CHECK_MESSAGE(mismatches == 0, "first mismatch at element ", first);
+  test::checkSameBits(jit->f32("f.c"), want);
 }
 
 // every case under all four (ta, tb) combinations
@@ -134,13 +123,11 @@ TEST_CASE("gemm: a transpose kernel equals the interpreter at block edges") {
     mod.addFunction("f", {a}, {{"t", transpose(a)}});
     interp::Session s(g.ir());
     auto jit = jit::compile(mod);
-    HostTensor& t = s.source("a");
-    test::fillRandom(t, 3);
-    std::copy(t.f.begin(), t.f.end(), jit->f32("a"));
+    test::fillBoth(s, *jit, "a", 3);
     s.run("f");
     jit->run("f");
     const HostTensor& want = s.output("f", "t");
     REQUIRE(want.size() == rows * cols);
-    CHECK(std::memcmp(jit->f32("f.t"), want.f.data(), want.f.size() * sizeof(float)) == 0);
+    test::checkSameBits(jit->f32("f.t"), want);
   }
 }

@@ -76,12 +76,8 @@ TEST_CASE("train: compiled train steps match the interpreter step for step") {
     jit->init(3);
     s.init(3);
     for (int stepNo = 0; stepNo < 5; ++stepNo) {
-      HostTensor& x = s.source("x");
-      HostTensor& y = s.source("y");
-      test::fillRandom(x, 10 + stepNo);
-      test::fillRandom(y, 20 + stepNo, 0, 0, 5);
-      std::copy(x.f.begin(), x.f.end(), jit->f32("x"));
-      std::copy(y.i.begin(), y.i.end(), jit->i32("y"));
+      test::fillBoth(s, *jit, "x", 10 + stepNo);
+      test::fillBoth(s, *jit, "y", 20 + stepNo, 0, 0, 5);
       s.run("trainStep");
       jit->run("trainStep");
       CHECK(jit->f32("trainStep.loss")[0] == doctest::Approx(s.output("trainStep", "loss").f[0]).epsilon(1e-6));

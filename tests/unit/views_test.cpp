@@ -94,12 +94,8 @@ TEST_CASE("views: row slices and reshapes are views and training matches the int
   jm->init(7);
   s.init(7);
   for (int step = 0; step < 3; ++step) {
-    HostTensor& x = s.source("x");
-    HostTensor& y = s.source("y");
-    test::fillRandom(x, 10 + step);
-    test::fillRandom(y, 20 + step, 0, 0, kClasses);
-    std::copy(x.f.begin(), x.f.end(), jm->f32("x"));
-    std::copy(y.i.begin(), y.i.end(), jm->i32("y"));
+    test::fillBoth(s, *jm, "x", 10 + step);
+    test::fillBoth(s, *jm, "y", 20 + step, 0, 0, kClasses);
     s.run("trainStep");
     jm->run("trainStep");
     s.run("predict");
