@@ -24,6 +24,12 @@
 //      untransposed one in place at these sizes, so the transposition is
 //      paid once instead of per step. The products are unchanged (same
 //      fused multiply-adds in the same order).
+//  (d) >= kMinGroup matmuls concat(P_1 .. P_k, axis 1) · B (ta = tb = 0)
+//      that hold one part at the same columns and share B, as a decoder
+//      reads a context vector in every step: each becomes
+//      Σ_i P_i · B[rows of P_i], and the product of the shared part is one
+//      node for all of them (computed once). Runs first, so the per-part
+//      products can be stacked by (b).
 //
 // Results change only by f32 reassociation: the joined matmul and sums add
 // the same products in another order. New nodes are placed by a topological
@@ -478,10 +484,83 @@ bool transposeShared(ir::Graph& g) {
   return changed && ed.commit(g);
 }
 
+// --- (d) products of concats with a part in common ----------------------
+
+bool splitSharedConcat(ir::Graph& g) {
+  Uses u = countUses(g);
+  using Key = std::tuple<ValueId, ValueId, int64_t>;  // part, B, the part's first column
+  std::map<Key, std::vector<ValueId>> byPart;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (!u.live[v] || n.op != OpKind::MatMul || intAttr(n, "ta") != 0 || intAttr(n, "tb") != 0 ||
+        n.type.rank() != 2 || g.type(n.operands[1]).rank() != 2)
+      continue;
+    const Node& a = g.node(n.operands[0]);
+    if (a.op != OpKind::Concat || intAttr(a, "axis") != 1 || a.type.rank() != 2) continue;
+    int64_t col = 0;
+    for (ValueId part : a.operands) {
+      byPart[{part, n.operands[1], col}].push_back(v);
+      col += g.type(part).shape[1];
+    }
+  }
+  std::vector<ValueId> split;
+  for (const auto& [key, members] : byPart)
+    if (members.size() >= kMinGroup) split.insert(split.end(), members.begin(), members.end());
+  std::sort(split.begin(), split.end());
+  split.erase(std::unique(split.begin(), split.end()), split.end());
+  if (split.empty()) return false;
+  Editor ed(g);
+  std::map<std::tuple<ValueId, int64_t, int64_t>, ValueId> slices;  // rows of B
+  std::map<std::pair<ValueId, ValueId>, ValueId> products;          // part, rows of B
+  for (ValueId m : split) {
+    const Node& n = g.node(m);
+    const Node& a = g.node(n.operands[0]);
+    ValueId b = n.operands[1];
+    int64_t cols = g.type(b).shape[1], row = 0;
+    ValueId acc = -1;
+    for (ValueId part : a.operands) {
+      int64_t w = g.type(part).shape[1];
+      auto [si, newSlice] = slices.try_emplace({b, row, row + w}, -1);
+      if (newSlice) {
+        Node s;
+        s.op = OpKind::Slice;
+        s.type = g.type(b);
+        s.type.shape[0] = w;
+        s.loc = n.loc;
+        s.operands = {b};
+        s.attrs.set("begin", std::vector<int64_t>{row, 0});
+        s.attrs.set("end", std::vector<int64_t>{row + w, cols});
+        s.attrs.set("stride", std::vector<int64_t>{1, 1});
+        si->second = ed.add(std::move(s));
+      }
+      auto [pi, newProduct] = products.try_emplace({part, si->second}, -1);
+      if (newProduct) {
+        Node mm = n;
+        mm.operands = {part, si->second};
+        pi->second = ed.add(std::move(mm));
+      }
+      if (acc < 0) {
+        acc = pi->second;
+      } else {
+        Node add;
+        add.op = OpKind::Add;
+        add.type = n.type;
+        add.loc = n.loc;
+        add.operands = {acc, pi->second};
+        acc = ed.add(std::move(add));
+      }
+      row += w;
+    }
+    ed.replace(m, acc);
+  }
+  return ed.commit(g);
+}
+
 }  // namespace
 
 bool runBatch(ir::Graph& g) {
-  bool changed = joinSums(g);
+  bool changed = splitSharedConcat(g);
+  changed = joinSums(g) || changed;
   while (stackOneGroup(g)) changed = true;
   return transposeShared(g) || changed;
 }
