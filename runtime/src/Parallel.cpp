@@ -12,9 +12,8 @@
 // chunks, a GEMM's panels, every training step) gives each thread the same
 // items as last time, whose data is still in its core's cache, while a
 // thread that starts late still loses no time (its range is taken over).
-// Handing items out from one shared counter moved them between cores from
-// step to step: mlp_b64's Adam update of its 100K-element weight ran at
-// memory speed, 70% of the step.
+// Against one shared counter, back to back at 2 threads: char_rnn's step
+// 6.8 -> 6.35 ms, seq2seq's 5.8 -> 5.4 ms, sgemm 1024^3 +3%.
 //
 // The sleep handshake: a worker counts itself in `sleepers_` under the mutex
 // before it checks the generation and waits; a caller bumps the generation
