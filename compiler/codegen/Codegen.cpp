@@ -281,12 +281,11 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   // same bytes), so no two noalias arguments are used on the same memory
   if (k.inPlaceInput >= 0) leaf_[k.inputs[static_cast<size_t>(k.inPlaceInput)]] = out;
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
-  if (parallelElementwise(k) || parallelRows(k)) {
+  if (bool rows = parallelRows(k); rows || parallelElementwise(k)) {
     std::vector<unsigned> args{0};
     for (size_t i = 0; i < k.inputs.size(); ++i)
       args.push_back(static_cast<int32_t>(i) == k.inPlaceInput ? 0u : static_cast<unsigned>(i + 1));
-    emitFlatLoop({&k}, {args}, static_cast<unsigned>(k.inputs.size() + 1), f->getName().str(), f,
-                 parallelRows(k));
+    emitFlatLoop({&k}, {args}, static_cast<unsigned>(k.inputs.size() + 1), f->getName().str(), f, rows);
   } else if (passes::evaluatesOperandsByIndex(n.op)) emitGeneratorRoot(k, out);
   else emitBody(n, out, in);
   b_.CreateRetVoid();

@@ -119,12 +119,13 @@ Function* Emitter::gemmFunction() {
   Value* gemmCtx = alloca(ctxTy);
   Value* panels = add(fullPanels, b_.CreateZExt(b_.CreateICmpNE(tailN, c64(0)), i64_));
   Value* rowBlocks = udivc(add(M, c64(kMC - 1)), kMC);
+  Value* blockK = smin(K, c64(lower::kGemmKC));  // a k block's depth when k is blocked
   // Who packs: with few rows each work item is one panel with all its row
   // blocks, and packs that panel itself first (packing then runs on every
   // thread, and the panel is hot in L1 for the micro-kernels). Otherwise the
   // panels are packed by a parallel_for of their own before the tiles.
   Value* packInTile = b_.CreateOr(b_.CreateICmpEQ(rowBlocks, c64(1)),
-                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, smin(K, c64(lower::kGemmKC))), c64(1 << 17)),
+                                  b_.CreateAnd(b_.CreateICmpULE(b_.CreateMul(M, blockK), c64(1 << 17)),
                                                b_.CreateICmpUGE(panels, c64(8))));
   Value* items = b_.CreateSelect(packInTile, panels, b_.CreateMul(rowBlocks, panels));
   // A is packed too (when the caller gave room for it, Ap) where reading it
@@ -143,7 +144,7 @@ Function* Emitter::gemmFunction() {
   // block (the B panel streams from L2 past the few rows).
   Value* unpacked = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(kInPlaceRows)), b_.CreateNot(tb)),
                                  b_.CreateAnd(b_.CreateICmpEQ(tailN, c64(0)), b_.CreateNot(packA)));
-  Value* KCs = b_.CreateSelect(unpacked, K, smin(K, c64(lower::kGemmKC)));  // packed panel depth
+  Value* KCs = b_.CreateSelect(unpacked, K, blockK);  // packed panel depth
   Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
   Value* preItems = add(b_.CreateSelect(packInTile, c64(0), panels), b_.CreateSelect(packA, rowBlocks, c64(0)));
   FunctionCallee pfor = m_->getOrInsertFunction(

@@ -68,12 +68,16 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
     Value* lo = range->getArg(nargs);
     Value* hi = range->getArg(nargs + 1);
+    auto bindInputs = [&](size_t m) {  // member m's inputs are the range's arguments
+      leaf_.clear();
+      for (size_t x = 0; x < members[m]->inputs.size(); ++x)
+        leaf_[members[m]->inputs[x]] = range->getArg(argOf[m][x + 1]);
+    };
     if (rows) {
       assert(members.size() == 1 && "a fused loop is flat");
       const lower::Kernel& k = *members[0];
       const ir::Node& n = g_.node(k.value);
-      leaf_.clear();
-      for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(argOf[0][x + 1]);
+      bindInputs(0);
       ir::Shape inner(shape.begin() + 1, shape.end());
       std::vector<int64_t> strides = ir::stridesOf(shape);
       loopV0(b_.CreateSub(hi, lo), [&](Value* j) {
@@ -85,7 +89,6 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
           b_.CreateStore(genMap(n, Index{idx, flat}), gep(elemType(n.type), range->getArg(argOf[0][0]), flat));
         });
       });
-      b_.CreateRetVoid();
     } else {
       loopV0(b_.CreateSub(hi, lo), [&](Value* j) {
         Value* i = add(lo, j);
@@ -93,16 +96,15 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
         for (size_t m = 0; m < members.size(); ++m) {
           const lower::Kernel& k = *members[m];
           const ir::Node& n = g_.node(k.value);
-          leaf_.clear();
-          for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(argOf[m][x + 1]);
+          bindInputs(m);
           Value* val = genMap(n, Index{{}, i});
           if (k.store) b_.CreateStore(val, gep(elemType(n.type), range->getArg(argOf[m][0]), i));
           loopVals_[k.value] = val;
         }
         loopVals_.clear();
       });
-      b_.CreateRetVoid();
     }
+    b_.CreateRetVoid();
   }
   std::vector<Value*> ptrs;
   for (unsigned a = 0; a < nargs; ++a) ptrs.push_back(kernel->getArg(a));

@@ -2,7 +2,7 @@
 // ones (see docs/passes.md, "batch").
 //
 //  (a) a tree of adds (internal adds read once, by the next add) whose leaves
-//      include >= kMinGroup matmuls read only there, with equal ta/tb and
+//      include >= kBatchMinGroup matmuls read only there, with equal ta/tb and
 //      equal operand shapes: sum_i op(A_i) op(B_i) is one matmul of the
 //      operands joined along the contraction axis,
 //      op(concat A) op(concat B). Other leaves stay in the tree. The same
@@ -11,20 +11,20 @@
 //      over axis 0 (sum_i sum(X_i) = sum(concat X)), each joined the same
 //      way. These rewrites only drop dependencies, so they never make a
 //      cycle.
-//  (b) >= kMinGroup matmuls matmul(A_i, B) with ta = 0, one B and tb, one A
+//  (b) >= kBatchMinGroup matmuls matmul(A_i, B) with ta = 0, one B and tb, one A
 //      shape, none reaching another: one matmul of the A_i stacked by rows,
 //      sliced back. Every member's consumers now wait for every A_i, which is
 //      only acyclic when no member reaches another, so members are chosen as
 //      an antichain by one forward sweep per group, and groups are applied
 //      one at a time, each on the graph the previous one left.
-//  (c) >= kMinGroup matmuls of at most kGemmInPlaceRows rows reading one
+//  (c) >= kBatchMinGroup matmuls of at most kGemmInPlaceRows rows reading one
 //      2-D B transposed (tb = 1), as an unrolled recurrence's backward pass
 //      reads its weight: one transpose(B), which they read untransposed.
 //      The GEMM packs a transposed B on every call but reads an
 //      untransposed one in place at these sizes, so the transposition is
 //      paid once instead of per step. The products are unchanged (same
 //      fused multiply-adds in the same order).
-//  (d) >= kMinGroup matmuls concat(P_1 .. P_k, axis 1) · B (ta = tb = 0)
+//  (d) >= kBatchMinGroup matmuls concat(P_1 .. P_k, axis 1) · B (ta = tb = 0)
 //      that hold one part at the same columns and share B, as a decoder
 //      reads a context vector in every step: each becomes
 //      Σ_i P_i · B[rows of P_i], and the product of the shared part is one
@@ -54,8 +54,6 @@ using ir::OpKind;
 using ir::Shape;
 using ir::TensorType;
 using ir::ValueId;
-
-constexpr size_t kMinGroup = kBatchMinGroup;
 
 int64_t intAttr(const Node& n, const char* key) { return n.attrs.getInt(key, 0); }
 
@@ -136,6 +134,32 @@ public:
     ValueId id = add(std::move(n));
     rememberConcat(id);
     return id;
+  }
+
+  // Rows r0 .. r1 of the 2-D value v (a slice), located at loc.
+  ValueId rows(ValueId v, int64_t r0, int64_t r1, const ir::SourceLoc& loc) {
+    Node n;
+    n.op = OpKind::Slice;
+    n.operands = {v};
+    n.type = node(resolve(v)).type;
+    int64_t cols = n.type.shape[1];
+    n.type.shape[0] = r1 - r0;
+    n.attrs.set("begin", std::vector<int64_t>{r0, 0});
+    n.attrs.set("end", std::vector<int64_t>{r1, cols});
+    n.attrs.set("stride", std::vector<int64_t>{1, 1});
+    n.loc = loc;
+    return add(std::move(n));
+  }
+
+  // acc + term (term itself when there is no acc yet, acc < 0), of type t.
+  ValueId sum(ValueId acc, ValueId term, const TensorType& t, const ir::SourceLoc& loc) {
+    if (acc < 0) return term;
+    Node n;
+    n.op = OpKind::Add;
+    n.type = t;
+    n.loc = loc;
+    n.operands = {acc, term};
+    return add(std::move(n));
   }
 
   // The operand order of an existing concat along `axis` of exactly the
@@ -351,7 +375,7 @@ bool joinSums(ir::Graph& g) {
       stack.pop_back();
       for (ValueId o : g.node(a).operands) (internal(o) ? stack : leaves).push_back(o);
     }
-    if (leaves.size() < kMinGroup) continue;
+    if (leaves.size() < kBatchMinGroup) continue;
     std::sort(leaves.begin(), leaves.end());
     std::map<LeafKey, std::vector<ValueId>> groups;
     for (ValueId l : leaves)
@@ -359,7 +383,7 @@ bool joinSums(ir::Graph& g) {
     std::map<ValueId, ValueId> joinedAt;  // first leaf of a joined group -> the joined op
     std::vector<bool> gone(static_cast<size_t>(g.size()), false);
     for (const auto& [k, members] : groups) {
-      if (members.size() < kMinGroup) continue;
+      if (members.size() < kBatchMinGroup) continue;
       joinedAt[members[0]] = joinLeaves(ed, k, members);
       for (ValueId m : members) gone[m] = true;
     }
@@ -369,17 +393,7 @@ bool joinSums(ir::Graph& g) {
     for (ValueId l : leaves) {
       auto it = joinedAt.find(l);
       if (gone[l] && it == joinedAt.end()) continue;
-      ValueId term = it != joinedAt.end() ? it->second : l;
-      if (acc < 0) {
-        acc = term;
-        continue;
-      }
-      Node add;
-      add.op = OpKind::Add;
-      add.type = r.type;
-      add.loc = r.loc;
-      add.operands = {acc, term};
-      acc = ed.add(std::move(add));
+      acc = ed.sum(acc, it != joinedAt.end() ? it->second : l, r.type, r.loc);
     }
     ed.replace(root, acc);
   }
@@ -388,7 +402,7 @@ bool joinSums(ir::Graph& g) {
 
 // --- (b) independent matmuls sharing their right operand -------------------
 
-// Applies the first group that has an antichain of >= kMinGroup members;
+// Applies the first group that has an antichain of >= kBatchMinGroup members;
 // false when none has.
 bool stackOneGroup(ir::Graph& g) {
   Uses u = countUses(g);
@@ -403,7 +417,7 @@ bool stackOneGroup(ir::Graph& g) {
   }
   std::vector<char> member(static_cast<size_t>(g.size()), 0), reached(static_cast<size_t>(g.size()), 0);
   for (const auto& [key, members] : groups) {
-    if (members.size() < kMinGroup) continue;
+    if (members.size() < kBatchMinGroup) continue;
     // one forward sweep: a member is taken unless a taken member reaches it
     for (ValueId m : members) member[m] = 1;
     std::vector<ValueId> chosen;
@@ -415,7 +429,7 @@ bool stackOneGroup(ir::Graph& g) {
     }
     for (ValueId m : members) member[m] = 0;
     std::fill(reached.begin() + members[0], reached.end(), 0);
-    if (chosen.size() < kMinGroup) continue;
+    if (chosen.size() < kBatchMinGroup) continue;
 
     Editor ed(g);
     std::vector<ValueId> as;
@@ -427,22 +441,14 @@ bool stackOneGroup(ir::Graph& g) {
       as = *order;
     }
     const Node& first = g.node(chosen[0]);
-    int64_t rows = g.type(first.operands[0]).shape[0], cols = first.type.shape[1];
+    int64_t rows = g.type(first.operands[0]).shape[0];
     Node mm = first;
     mm.operands = {ed.concat(as, 0, first.loc), first.operands[1]};
     mm.type.shape[0] = rows * static_cast<int64_t>(chosen.size());
     ValueId big = ed.add(std::move(mm));
     for (size_t i = 0; i < chosen.size(); ++i) {
-      Node s;
-      s.op = OpKind::Slice;
-      s.type = first.type;
-      s.loc = g.node(chosen[i]).loc;
-      s.operands = {big};
       int64_t r0 = rows * static_cast<int64_t>(i);
-      s.attrs.set("begin", std::vector<int64_t>{r0, 0});
-      s.attrs.set("end", std::vector<int64_t>{r0 + rows, cols});
-      s.attrs.set("stride", std::vector<int64_t>{1, 1});
-      ed.replace(chosen[i], ed.add(std::move(s)));
+      ed.replace(chosen[i], ed.rows(big, r0, r0 + rows, g.node(chosen[i]).loc));
     }
     return ed.commit(g);
   }
@@ -456,15 +462,13 @@ bool transposeShared(ir::Graph& g) {
   std::map<ValueId, std::vector<ValueId>> readers;  // B -> the matmuls reading it transposed
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
-    if (!u.live[v] || n.op != OpKind::MatMul || intAttr(n, "tb") == 0 || n.type.rank() != 2 ||
-        n.type.shape[0] > kGemmInPlaceRows || g.type(n.operands[1]).rank() != 2)
-      continue;
+    if (!u.live[v] || !isFewRowsProduct(n) || intAttr(n, "tb") == 0 || g.type(n.operands[1]).rank() != 2) continue;
     readers[n.operands[1]].push_back(v);
   }
   Editor ed(g);
   bool changed = false;
   for (const auto& [b, members] : readers) {
-    if (members.size() < kMinGroup) continue;
+    if (members.size() < kBatchMinGroup) continue;
     Node t;
     t.op = OpKind::Transpose;
     t.operands = {b};
@@ -505,7 +509,7 @@ bool splitSharedConcat(ir::Graph& g) {
   }
   std::vector<ValueId> split;
   for (const auto& [key, members] : byPart)
-    if (members.size() >= kMinGroup) split.insert(split.end(), members.begin(), members.end());
+    if (members.size() >= kBatchMinGroup) split.insert(split.end(), members.begin(), members.end());
   std::sort(split.begin(), split.end());
   split.erase(std::unique(split.begin(), split.end()), split.end());
   if (split.empty()) return false;
@@ -516,39 +520,19 @@ bool splitSharedConcat(ir::Graph& g) {
     const Node& n = g.node(m);
     const Node& a = g.node(n.operands[0]);
     ValueId b = n.operands[1];
-    int64_t cols = g.type(b).shape[1], row = 0;
+    int64_t row = 0;
     ValueId acc = -1;
     for (ValueId part : a.operands) {
       int64_t w = g.type(part).shape[1];
       auto [si, newSlice] = slices.try_emplace({b, row, row + w}, -1);
-      if (newSlice) {
-        Node s;
-        s.op = OpKind::Slice;
-        s.type = g.type(b);
-        s.type.shape[0] = w;
-        s.loc = n.loc;
-        s.operands = {b};
-        s.attrs.set("begin", std::vector<int64_t>{row, 0});
-        s.attrs.set("end", std::vector<int64_t>{row + w, cols});
-        s.attrs.set("stride", std::vector<int64_t>{1, 1});
-        si->second = ed.add(std::move(s));
-      }
+      if (newSlice) si->second = ed.rows(b, row, row + w, n.loc);
       auto [pi, newProduct] = products.try_emplace({part, si->second}, -1);
       if (newProduct) {
         Node mm = n;
         mm.operands = {part, si->second};
         pi->second = ed.add(std::move(mm));
       }
-      if (acc < 0) {
-        acc = pi->second;
-      } else {
-        Node add;
-        add.op = OpKind::Add;
-        add.type = n.type;
-        add.loc = n.loc;
-        add.operands = {acc, pi->second};
-        acc = ed.add(std::move(add));
-      }
+      acc = ed.sum(acc, pi->second, n.type, n.loc);
       row += w;
     }
     ed.replace(m, acc);

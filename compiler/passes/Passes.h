@@ -30,6 +30,12 @@ inline constexpr int64_t kGemmInPlaceRows = 48;
 // ordinary MLP (one matmul per weight) is untouched.
 inline constexpr size_t kBatchMinGroup = 4;
 
+// A 2-D matmul of at most kGemmInPlaceRows rows: the products whose shared
+// right operand the batch pass transposes once, and simplify then leaves so.
+inline bool isFewRowsProduct(const ir::Node& n) {
+  return n.op == ir::OpKind::MatMul && n.type.rank() == 2 && n.type.shape[0] <= kGemmInPlaceRows;
+}
+
 // The default pipeline, in order.
 std::vector<std::string> defaultPipeline();
 

@@ -40,8 +40,7 @@ public:
     std::vector<int32_t> smallReaders(static_cast<size_t>(g_.size()), 0);
     for (ValueId v = 0; v < g_.size(); ++v) {
       const Node& n = g_.node(v);
-      if (n.op == OpKind::MatMul && n.attrs.getInt("tb", 0) == 0 && n.type.rank() == 2 &&
-          n.type.shape[0] <= kGemmInPlaceRows && g_.node(n.operands[1]).op == OpKind::Transpose)
+      if (isFewRowsProduct(n) && n.attrs.getInt("tb", 0) == 0 && g_.node(n.operands[1]).op == OpKind::Transpose)
         ++smallReaders[n.operands[1]];
     }
     for (ValueId v = 0; v < g_.size(); ++v) {
@@ -178,8 +177,7 @@ private:
       const auto& perm = a.attrs.getInts("perm");
       if (perm != std::vector<int64_t>{1, 0}) continue;
       const char* flag = side == 0 ? "ta" : "tb";
-      if (side == 1 && sharedWeight_.count(n.operands[1]) && n.attrs.getInt(flag, 0) == 0 &&
-          n.type.shape[0] <= kGemmInPlaceRows)
+      if (side == 1 && sharedWeight_.count(n.operands[1]) && n.attrs.getInt(flag, 0) == 0 && isFewRowsProduct(n))
         continue;
       r.operands[static_cast<size_t>(side)] = a.operands[0];
       r.attrs.set(flag, int64_t(n.attrs.getInt(flag, 0) == 0 ? 1 : 0));
