@@ -281,7 +281,8 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   // same bytes), so no two noalias arguments are used on the same memory
   if (k.inPlaceInput >= 0) leaf_[k.inputs[static_cast<size_t>(k.inPlaceInput)]] = out;
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
-  if (bool rows = parallelRows(k); rows || parallelElementwise(k)) {
+  if (ValueId mm = lower::epilogueProduct(g_, k); mm >= 0) emitEpilogueKernel(k, mm, f);
+  else if (bool rows = parallelRows(k); rows || parallelElementwise(k)) {
     std::vector<unsigned> args{0};
     for (size_t i = 0; i < k.inputs.size(); ++i)
       args.push_back(static_cast<int32_t>(i) == k.inPlaceInput ? 0u : static_cast<unsigned>(i + 1));
@@ -314,6 +315,7 @@ Value* Emitter::flatOf(const Index& ix, const ir::Shape& shape) {
 
 Value* Emitter::gen(ValueId v, const Index& ix) {
   const ir::Node& n = g_.node(v);
+  if (v == epilogue_.product) return loadF(epilogue_.c, flatOf(ix, n.type.shape));  // C, as the GEMM left it
   if (!plan_.inlined[v]) {
     if (auto lv = loopVals_.find(v); lv != loopVals_.end()) return lv->second;  // computed earlier in this element
     auto it = leaf_.find(v);

@@ -228,8 +228,19 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // out[o] += v
   void accumulate(Value* out, Value* o, Value* v) { storeF(b_.CreateFAdd(loadF(out, o), v), out, o); }
 
-  // C[i,j] = sum_k A(i,k) B(k,j) per batch (Gemm.cpp)
-  void emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  // C[i,j] = sum_k A(i,k) B(k,j) per batch (Gemm.cpp); with `epilogue`
+  // (2-D only), each finished tile of C is passed to it (see GemmArgs)
+  void emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in, Value* epilogue = nullptr,
+                  Value* epilogueCtx = nullptr);
+  // The body of kernel k (function f), whose fused tree holds matmul mm
+  // (lower::epilogueProduct): the GEMM writes C into the output buffer and
+  // an epilogue function overwrites each finished tile with the tree's
+  // values there (Gemm.cpp)
+  void emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f);
+  struct EpilogueState {
+    ValueId product = -1;  // while emitting an epilogue: the matmul whose elements are read from C
+    Value* c = nullptr;
+  } epilogue_;
 
   // One GEMM on f32 pointers, for any kernel that reduces to matrix
   // products (matmul; convolution through im2col): C[M,N] = op(A) op(B),
@@ -238,12 +249,16 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // `accumulate` adds to C's contents instead of overwriting them (each
   // element's fma chain then starts from its old value). Packs B into
   // `scratch` (lower::gemmScratchBytes(K, N) bytes, 64-aligned; null = the
-  // kernel's own scratch). Requires K >= 1.
+  // kernel's own scratch). Requires K >= 1. `epilogue`, if not null, is a
+  // function void(ptr ctx, i64 r0, i64 rows, i64 c0, i64 cols) called with
+  // `epilogueCtx` once for every finished rectangle of C (rows r0 .., columns
+  // c0 ..; together they cover C once), on the thread that finished it.
   struct GemmArgs {
     int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
     bool ta = false, tb = false, accumulate = false;
     Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
     Value* packA = nullptr;  // room to pack A (lower::gemmPackABytes(M, K) bytes, 64-aligned), or none
+    Value *epilogue = nullptr, *epilogueCtx = nullptr;
   };
   void emitGemm(const GemmArgs& g);
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use

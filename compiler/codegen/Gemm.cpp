@@ -24,6 +24,12 @@
 // kernel's scratch and an item is one 128-row block of one panel. A packed A
 // is always packed by the pre-pass (one item per 128-row block).
 //
+// An epilogue (GemmArgs::epilogue; a kernel whose fused tree holds the
+// matmul, lower::epilogueProduct) is called by the tile for each 128-row
+// block of its panel once the last k block is done, so a bias, an
+// activation or a gradient's other terms are applied on the GEMM's threads
+// while the tile is in L1; C is the kernel's own output buffer.
+//
 // Every element of C is one fused multiply-add chain over k ascending,
 // starting from 0 — a block's partial sums are stored to C and reloaded
 // exactly — which is what the interpreter computes (std::fma, k ascending),
@@ -49,7 +55,7 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = lower::kGemmMR;  // micro-kernel rows
 constexpr int64_t kMC = 128;  // rows of A per L2 block (a multiple of kMR)
-constexpr size_t kGemmCtxFields = 20;  // gemmCtxType()
+constexpr size_t kGemmCtxFields = 22;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B
                                                            // are not packed
@@ -57,18 +63,24 @@ static_assert(kInPlaceRows % kMR == 0);
 static_assert((kMR & (kMR - 1)) == 0, "row tails are split by the bits of M mod kMR");
 }
 
-void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*>& in, Value* epilogue,
+                         Value* epilogueCtx) {
   const bool ta = n.attrs.getInt("ta", 0), tb = n.attrs.getInt("tb", 0);
   const ir::TensorType& at = g_.type(n.operands[0]);
   const size_t r = n.type.shape.size();
   const int64_t M = n.type.shape[r - 2], N = n.type.shape[r - 1], K = ta ? at.shape[r - 2] : at.shape[r - 1];
   const int64_t batch = n.type.numElements() / (M * N);
+  assert((!epilogue || batch == 1) && "an epilogue is for one 2-D product");
   if (K == 0) {  // an empty sum
     zeroFill(out, n.type);
+    if (epilogue)
+      b_.CreateCall(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false), epilogue,
+                    {epilogueCtx, c64(0), c64(M), c64(0), c64(N)});
     return;
   }
   loop(batch, [&](Value* bt) {
     GemmArgs g;
+    g.epilogue = epilogue, g.epilogueCtx = epilogueCtx;
     g.M = M, g.N = N, g.K = K, g.ta = ta, g.tb = tb;
     g.A = gep(f32_, in[0], mulc(bt, M * K));
     g.B = gep(f32_, in[1], mulc(bt, K * N));
@@ -80,6 +92,83 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
   });
 }
 
+void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f) {
+  const ir::Node& root = g_.node(k.value);
+  const ir::Node& mn = g_.node(mm);
+  const int64_t N = mn.type.shape[1];
+  Value* out = f->getArg(0);
+  const unsigned nptr = static_cast<unsigned>(k.inputs.size() + 1);  // out, inputs
+  // a leaf read in place of the output (an in-place update) would be C by
+  // the time the epilogue reads it; the plan never does that here
+  assert(k.inPlaceInput < 0 && "a GEMM epilogue kernel is never an in-place update");
+  std::string name = f->getName().str();
+  Function* epi;
+  {
+    IRBuilderBase::InsertPointGuard guard(b_);
+    // body(out, inputs..., r0, rows, c0, cols): out[i][j] = the tree at
+    // (i, j) for the rectangle, reading the product's element from out;
+    // its buffer arguments are noalias (the plan gives the output bytes no
+    // input shares), and it is inlined into the wrapper the GEMM calls
+    std::vector<Type*> params(nptr, ptr_);
+    for (int i = 0; i < 4; ++i) params.push_back(i64_);
+    Function* body = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
+                                      name + ".epilogue.body", m_.get());
+    setAttrs(body);
+    body->addFnAttr(Attribute::AlwaysInline);
+    markBufferArgs(body, nptr);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", body));
+    auto saved = leaf_;
+    leaf_.clear();
+    for (size_t i = 0; i < k.inputs.size(); ++i) leaf_[k.inputs[i]] = body->getArg(static_cast<unsigned>(i + 1));
+    epilogue_ = {mm, body->getArg(0)};
+    Value *r0 = body->getArg(nptr), *rows = body->getArg(nptr + 1), *c0 = body->getArg(nptr + 2),
+          *cols = body->getArg(nptr + 3);
+    Type* ot = elemType(root.type);
+    loopV(rows, [&](Value* ri) {
+      Value* i = add(r0, ri);
+      Value* rowAt = mulc(i, N);
+      loopV(cols, [&](Value* cj) {
+        Value* j = add(c0, cj);
+        Value* flat = add(rowAt, j);
+        b_.CreateStore(genMap(root, Index{{i, j}, flat}), gep(ot, body->getArg(0), flat));
+      });
+      // a tile row is one panel wide (32 floats with AVX-512): vectorize it
+      // one full vector at a time, not 4 interleaved (which would leave 32
+      // to the 8-wide remainder loop)
+      Metadata* hints[] = {
+          nullptr,
+          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                             ConstantAsMetadata::get(b_.getTrue())}),
+          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                             ConstantAsMetadata::get(b_.getInt32(static_cast<uint32_t>(vecWidth_)))}),
+          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.interleave.count"),
+                             ConstantAsMetadata::get(b_.getInt32(1))})};
+      MDNode* loopId = MDNode::getDistinct(ctx_, hints);
+      loopId->replaceOperandWith(0, loopId);
+      b_.GetInsertBlock()->getSinglePredecessor()->getTerminator()->setMetadata(LLVMContext::MD_loop, loopId);
+    });
+    b_.CreateRetVoid();
+    epilogue_ = {};
+    leaf_ = std::move(saved);
+
+    // epilogue(ctx, r0, rows, c0, cols), ctx = the nptr buffer pointers
+    epi = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false),
+                           Function::InternalLinkage, name + ".epilogue", m_.get());
+    setAttrs(epi);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", epi));
+    std::vector<Value*> args;
+    for (unsigned i = 0; i < nptr; ++i)
+      args.push_back(b_.CreateLoad(ptr_, b_.CreateConstInBoundsGEP1_64(ptr_, epi->getArg(0), i)));
+    for (unsigned i = 1; i <= 4; ++i) args.push_back(epi->getArg(i));
+    b_.CreateCall(body, args);
+    b_.CreateRetVoid();
+  }
+  Value* ectx = alloca(ArrayType::get(ptr_, nptr));
+  for (unsigned i = 0; i < nptr; ++i)
+    b_.CreateStore(f->getArg(i), b_.CreateConstInBoundsGEP1_64(ptr_, ectx, i));
+  emitMatMul(mn, out, {leaf_.at(mn.operands[0]), leaf_.at(mn.operands[1])}, epi, ectx);
+}
+
 void Emitter::emitGemm(const GemmArgs& ga) {
   assert(ga.K > 0 && "an empty sum has no k blocks");
   Value* scratch = ga.scratch ? ga.scratch : scratch_;
@@ -88,16 +177,18 @@ void Emitter::emitGemm(const GemmArgs& ga) {
   // op(A)(i, k) = A[i*sAi + k*sAk]
   int64_t sAi = ga.ta ? 1 : ga.lda, sAk = ga.ta ? ga.lda : 1;
   Value* packA = ga.packA ? ga.packA : ConstantPointerNull::get(ptr_);
+  Value* none = ConstantPointerNull::get(ptr_);
   b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
-                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA});
+                    b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA,
+                    ga.epilogue ? ga.epilogue : none, ga.epilogueCtx ? ga.epilogueCtx : none});
 }
 
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap)
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap, epilogue, epilogueCtx)
   std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
-                            b_.getInt1Ty(), ptr_, ptr_};
+                            b_.getInt1Ty(), ptr_, ptr_, ptr_, ptr_};
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  "kiln.gemm", m_.get());
   setAttrs(f);
@@ -110,7 +201,8 @@ Function* Emitter::gemmFunction() {
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
-        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13);
+        *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13),
+        *epilogue = f->getArg(14), *epilogueCtx = f->getArg(15);
 
   const int64_t NR = 2 * vecWidth_;
   Value* fullPanels = udivc(N, NR);
@@ -157,10 +249,13 @@ Function* Emitter::gemmFunction() {
     Value* kc = smin(b_.CreateSub(K, k0), KCs);
     // the first block starts from 0, unless accumulating into C
     Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
+    // the epilogue runs on the tiles of the last k block only
+    Value* lastEpi = b_.CreateSelect(b_.CreateICmpEQ(kb, b_.CreateSub(nBlocks, c64(1))), epilogue,
+                                     ConstantPointerNull::get(ptr_));
     Value* ctxv = gemmCtx;
     Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
                        B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_), Ap,
-                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_)};
+                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_), lastEpi, epilogueCtx};
     static_assert(std::size(fields) == kGemmCtxFields);
     for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
@@ -183,9 +278,10 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 
 StructType* Emitter::gemmCtxType() {
   // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
-  // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor
+  // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor,
+  // epilogue (null but in the last k block), epilogueCtx
   return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
-                                i64_, i64_, i64_, ptr_, i64_, i64_});
+                                i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_});
 }
 
 // kiln.gemm.pack.item(ctx, w): the packing before the tiles, as parallel_for
@@ -402,7 +498,8 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   };
   Value *M = field(0), *N = field(1), *A = field(2), *sAi = field(3), *sAk = field(4), *Bp = field(5), *C = field(6),
         *ldc = field(7), *k0 = field(8), *kc = field(9), *first = b_.CreateICmpNE(field(10), c64(0)),
-        *KCs = field(11), *panels = field(12);
+        *KCs = field(11), *panels = field(12), *epilogue = field(20), *epilogueCtx = field(21);
+  FunctionType* epiTy = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
@@ -520,6 +617,11 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       passRows(NV);
       b_.CreateBr(next);
       b_.SetInsertPoint(next);
+      // this block of rows x the panel's columns is final: the epilogue
+      // overwrites it while it is in L1
+      ifThen(b_.CreateAnd(b_.CreateICmpNE(epilogue, ConstantPointerNull::get(ptr_)),
+                          b_.CreateICmpEQ(si, b_.CreateSub(slices, c64(1)))),
+             [&] { b_.CreateCall(epiTy, epilogue, {epilogueCtx, r0, rows, mulc(p, NR), cols}); });
     });
   });
   b_.CreateRetVoid();

@@ -347,7 +347,14 @@ bool needsMultiIndex(const ir::Graph& g, const Kernel& k) {
 
 bool isFlatElementwise(const ir::Graph& g, const Kernel& k) {
   const ir::Node& n = g.node(k.value);
-  return ir::opFamily(n.op) == ir::FamilyKind::Map && n.type.numElements() > 1 && !needsMultiIndex(g, k);
+  return ir::opFamily(n.op) == ir::FamilyKind::Map && n.type.numElements() > 1 && !needsMultiIndex(g, k) &&
+         epilogueProduct(g, k) < 0;
+}
+
+ValueId epilogueProduct(const ir::Graph& g, const Kernel& k) {
+  for (ValueId f : k.fused)
+    if (g.node(f).op == OpKind::MatMul) return f;
+  return -1;
 }
 
 static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>& inlined) {
@@ -366,6 +373,7 @@ static Kernel makeKernel(const ir::Graph& g, ValueId v, const std::vector<bool>&
     for (ValueId x : g.node(o).operands) stack.push_back(x);
   }
   std::sort(k.fused.begin(), k.fused.end());
+  if (ValueId mm = epilogueProduct(g, k); mm >= 0) k.scratchBytes = kernelScratchBytes(g, mm);
   return k;
 }
 
@@ -408,7 +416,8 @@ static void planInPlace(const ir::Graph& g, const ir::Function& f, size_t fi,
       continue;  // it reads t through a view too
     auto it = std::find(k.inputs.begin(), k.inputs.end(), t);
     if (it != k.inputs.end()) {
-      if (!readsOnlyAtOwnIndex(g, p.inlined, v, t)) continue;
+      // a GEMM epilogue reads t after the GEMM has written C over the output
+      if (!readsOnlyAtOwnIndex(g, p.inlined, v, t) || epilogueProduct(g, k) >= 0) continue;
       k.inPlaceInput = static_cast<int32_t>(it - k.inputs.begin());
     }
     p.offsetOf[v] = p.offsetOf[t];

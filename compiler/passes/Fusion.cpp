@@ -33,6 +33,31 @@ bool readsEachOnce(OpKind c) {
   return f == FamilyKind::Map || f == FamilyKind::Reduce || f == FamilyKind::Transpose || f == FamilyKind::Copy;
 }
 
+// The root of the kernel that would run matmul v as a GEMM with an
+// epilogue, or -1: v is a 2-D f32 product read by exactly one consumer, and
+// that consumer and every value from it up to the kernel's root is an
+// elementwise map of v's shape read by one consumer (so every element of v
+// is read once, at its own index, and the root writes a buffer of v's
+// shape that can hold C until the epilogue overwrites it element by
+// element). Consumers are decided first, so inlined[] is final above v.
+// Not when the root is an update's value: its kernel could otherwise write
+// the updated buffer in place (an optimizer's state), which C would clobber
+// before the epilogue reads the old value, and it runs in a fused loop with
+// the parameter's update.
+ValueId epilogueRoot(const ir::Graph& g, const std::vector<std::vector<ValueId>>& users,
+                     const std::vector<bool>& inlined, const std::vector<bool>& updateValue, ValueId v) {
+  const ir::TensorType& t = g.type(v);
+  if (t.shape.size() != 2 || t.dtype != ir::DType::F32 || users[v].size() != 1) return -1;
+  ValueId x = users[v][0];
+  for (;;) {
+    const ir::Node& xn = g.node(x);
+    if (ir::opFamily(xn.op) != FamilyKind::Map || xn.type != t) return -1;
+    if (!inlined[x]) return updateValue[x] ? -1 : x;
+    if (users[x].size() != 1) return -1;
+    x = users[x][0];
+  }
+}
+
 }  // namespace
 
 std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& candidate) {
@@ -41,18 +66,26 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
   for (ValueId v = 0; v < g.size(); ++v)
     for (ValueId o : g.node(v).operands)
       if (users[o].empty() || users[o].back() != v) users[o].push_back(v);
-  std::vector<bool> pinned(n, false);  // must have a buffer
+  std::vector<bool> pinned(n, false), updateValue(n, false);  // must have a buffer; an update's new value
   for (const ir::Function& f : g.functions()) {
     for (const ir::Output& o : f.outputs) pinned[o.value] = true;
-    for (const ir::Update& u : f.updates) pinned[u.value] = true;
+    for (const ir::Update& u : f.updates) pinned[u.value] = updateValue[u.value] = true;
   }
   std::vector<bool> inlined(n, false), freeV(n, false);
+  std::vector<bool> hasProduct(n, false);  // a kernel root that already runs a matmul's epilogue
   // Decide consumers before producers (reverse id order), since whether a
   // value can be inlined depends on how its consumers are computed.
   for (ValueId v = g.size(); v-- > 0;) {
     const ir::Node& node = g.node(v);
     if (ir::isSource(node.op) || pinned[v] || users[v].empty()) continue;
     if (!candidate.empty() && !candidate[v]) continue;
+    if (node.op == OpKind::MatMul) {
+      if (ValueId root = epilogueRoot(g, users, inlined, updateValue, v); root >= 0 && !hasProduct[root]) {
+        inlined[v] = true;
+        hasProduct[root] = true;
+      }
+      continue;
+    }
     FamilyKind fam = ir::opFamily(node.op);
     bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map, index = isIndexOp(node.op);
     if (!fill && !map && !index) continue;

@@ -11,6 +11,14 @@
 //     consumer evaluates each of their elements exactly once (a map, a
 //     reduction, a transpose or reshape chain that ends in one) - never
 //     through a broadcast, which would recompute them.
+// A 2-D f32 matmul is inlined into a kernel too, as its GEMM's epilogue,
+// when its one consumer is an elementwise map of its shape and so is every
+// value from there up to the kernel's root (bias, activation, a gradient's
+// other terms): the GEMM writes C into the root's buffer and each finished
+// tile is overwritten by the root's tree, element by element, while it is
+// hot in cache and on the thread that computed it. One matmul per kernel,
+// and never in an update's value (an optimizer step over a gradient product
+// keeps its in-place update and its loop with the other updates).
 // Entry-point outputs and update values are always materialized. Inlining
 // performs the same scalar operations in the same order as the separate
 // kernels would, so fused results are bit-identical to unfused ones.

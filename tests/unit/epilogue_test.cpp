@@ -1,0 +1,127 @@
+// GEMM epilogues (passes/Fusion.h, codegen/Gemm.cpp): a matmul whose one
+// consumer is an elementwise chain of its shape runs as a GEMM that writes C
+// into the chain's output buffer, and every finished tile is overwritten by
+// the chain's values while it is hot. Against the interpreter, bit for bit,
+// on shapes that reach each way the GEMM hands out tiles: few rows with B
+// read in place (k in one block, passed in slices), one row block with the
+// panels packed in the tile, several row blocks after a packing pass, k in
+// several 256-deep blocks (the epilogue must run in the last one only),
+// row and column tails and transposed operands. Also run at 1 and 3 threads
+// (tests/CMakeLists.txt).
+
+#include "TestUtil.h"
+
+#include "lower/Plan.h"
+#include "passes/Passes.h"
+
+using namespace kiln;
+
+namespace {
+
+struct EpiCase {
+  int64_t m, k, n;
+  bool ta, tb;
+};
+
+// y = tanh(op(a) op(b) + broadcast(bias) + r) * 0.5 - r, r another input
+// of y's shape: the epilogue reads a broadcast, a second buffer and its own
+// C, and the chain is three maps deep
+void checkEpilogue(const EpiCase& c) {
+  CAPTURE(c.m);
+  CAPTURE(c.k);
+  CAPTURE(c.n);
+  CAPTURE(c.ta);
+  CAPTURE(c.tb);
+  Graph g;
+  Tensor a = g.input("a", c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k});
+  Tensor b = g.input("b", c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n});
+  Tensor bias = g.input("bias", {c.n});
+  Tensor r = g.input("r", {c.m, c.n});
+  Module mod(g);
+  Tensor y = tanh(matmul(a, b, c.ta, c.tb) + broadcastTo(bias, {c.m, c.n}) + r) * 0.5 - r;
+  mod.addFunction("f", {a, b, bias, r}, {{"y", y}});
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "a", 1);
+  test::fillBoth(s, *jit, "b", 2);
+  test::fillBoth(s, *jit, "bias", 3);
+  test::fillBoth(s, *jit, "r", 4);
+  s.run("f");
+  jit->run("f");
+  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+}
+
+}  // namespace
+
+TEST_CASE("epilogue: a matmul feeding an elementwise chain is fused into the chain's kernel") {
+  Graph g;
+  Tensor a = g.input("a", {32, 64});
+  Tensor w = g.input("w", {64, 48});
+  Tensor bias = g.input("bias", {48});
+  Module mod(g);
+  Tensor z = matmul(a, w);
+  mod.addFunction("f", {a, w, bias}, {{"y", relu(z + broadcastTo(bias, {32, 48}))}});
+  ir::Graph ig = g.ir();
+  passes::runPasses(ig, passes::defaultPipeline(), true);
+  lower::ModulePlan p = lower::planModule(ig);
+  REQUIRE(p.functions.size() == 1);
+  REQUIRE(p.functions[0].kernels.size() == 1);  // the relu, with the matmul in it
+  const lower::Kernel& k = p.functions[0].kernels[0];
+  ir::ValueId mm = lower::epilogueProduct(ig, k);
+  REQUIRE(mm >= 0);
+  CHECK(ig.node(mm).op == ir::OpKind::MatMul);
+  CHECK(p.offsetOf[mm] < 0);  // no buffer of its own: C lives in the relu's
+  CHECK(k.scratchBytes == lower::kernelScratchBytes(ig, mm));
+  CHECK_FALSE(lower::isFlatElementwise(ig, k));  // never a member of a fused loop
+}
+
+TEST_CASE("epilogue: fused GEMM epilogues equal the interpreter bit for bit at every tiling") {
+  const EpiCase shapes[] = {
+      {32, 256, 256, false, false},  // few rows, B in place, one k block
+      {32, 600, 256, false, false},  // few rows, k passed in three slices
+      {37, 70, 65, false, false},    // row tail 5, a narrow tail panel
+      {64, 784, 128, false, false},  // the MLP's first layer: k in four blocks
+      {200, 300, 100, false, false}, // two row blocks, a packing pass, k in two blocks
+      {1, 5, 3, false, false},       // one row
+  };
+  for (EpiCase c : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        c.ta = ta;
+        c.tb = tb;
+        checkEpilogue(c);
+      }
+}
+
+namespace {
+
+// no epilogue for a product read by several kernels, or by one that is not
+// an elementwise map of its shape (a reduction, a broadcast)
+void checkNotFused(const std::function<std::vector<std::pair<std::string, Tensor>>(Tensor)>& uses) {
+  Graph g;
+  Tensor a = g.input("a", {8, 16});
+  Tensor w = g.input("w", {16, 8});
+  Module mod(g);
+  std::vector<std::pair<std::string, Tensor>> outs = uses(matmul(a, w));
+  mod.addFunction("f", {a, w}, outs);
+  ir::Graph ig = g.ir();
+  passes::runPasses(ig, passes::defaultPipeline(), true);
+  lower::ModulePlan p = lower::planModule(ig);
+  for (const lower::Kernel& k : p.functions[0].kernels) CHECK(lower::epilogueProduct(ig, k) < 0);
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "a", 5);
+  test::fillBoth(s, *jit, "w", 6);
+  s.run("f");
+  jit->run("f");
+  for (const auto& [name, t] : outs) test::checkSameBits(jit->f32("f." + name), s.output("f", name));
+}
+
+}  // namespace
+
+TEST_CASE("epilogue: a matmul read by several kernels, a reduction or a broadcast keeps its own kernel") {
+  checkNotFused([](Tensor z) { return std::vector<std::pair<std::string, Tensor>>{{"y", exp(z)}, {"u", relu(z)}}; });
+  checkNotFused([](Tensor z) { return std::vector<std::pair<std::string, Tensor>>{{"s", exp(sum(z))}}; });
+  checkNotFused(
+      [](Tensor z) { return std::vector<std::pair<std::string, Tensor>>{{"b", exp(broadcastTo(z, {3, 8, 8}))}}; });
+}
