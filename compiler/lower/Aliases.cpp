@@ -1,10 +1,13 @@
 // Chooses the plan's aliases (Aliases.h): views and concats assembled in place.
 #include "Aliases.h"
+#include "passes/Passes.h"
 
 #include <algorithm>
 #include <functional>
 
 namespace kiln::lower {
+
+static_assert(passes::kViewAlign == kBufferAlign, "the batch pass places row windows as views");
 
 using ir::OpKind;
 using ir::ValueId;

@@ -30,6 +30,13 @@
 //      Σ_i P_i · B[rows of P_i], and the product of the shared part is one
 //      node for all of them (computed once). Runs first, so the per-part
 //      products can be stacked by (b).
+//  (e) concats along rows whose operand lists are windows of one sequence
+//      (x[s ..] a prefix of y, or y inside x), overlapping in at least
+//      kBatchMinGroup operands, as an RNN's states h_1..h_T and h_0..h_(T-1)
+//      are: one concat of the whole sequence, each window a row slice of
+//      it at a 64-byte multiple (so a view), the operands written once, in
+//      place. Not when an operand of one window depends on the other (a
+//      cycle). Runs last, on the concats (a) and (b) made.
 //
 // Results change only by f32 reassociation: the joined matmul and sums add
 // the same products in another order. New nodes are placed by a topological
@@ -540,13 +547,89 @@ bool splitSharedConcat(ir::Graph& g) {
   return ed.commit(g);
 }
 
+// --- (e) concats that are shifted windows of one sequence ---------------
+
+// Pairs of live 2-D axis-0 concats x, y whose operand lists are windows of
+// one sequence (y = the sequence from operand s of x on) become row slices
+// of one concat of the whole sequence, so that every operand is written
+// once, in place, and both windows are views. One join per concat a round;
+// runBatch repeats rounds until none applies.
+
+// The smallest shift s with x[s ..] a prefix of y or y a run inside x
+// (x[s + i] == y[i] wherever both exist), overlapping in at least
+// kBatchMinGroup operands (y a proper prefix of x at s = 0); none if none.
+std::optional<size_t> windowShift(const std::vector<ValueId>& x, const std::vector<ValueId>& y) {
+  for (size_t s = 0; s + kBatchMinGroup <= x.size(); ++s) {
+    size_t overlap = std::min(x.size() - s, y.size());
+    if (s == 0 && y.size() >= x.size()) continue;
+    if (overlap >= kBatchMinGroup && std::equal(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(overlap),
+                                                x.begin() + static_cast<std::ptrdiff_t>(s)))
+      return s;
+  }
+  return std::nullopt;
+}
+
+bool mergeShiftedConcats(ir::Graph& g) {
+  Uses u = countUses(g);
+  std::vector<ValueId> cats;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (u.live[v] && n.op == OpKind::Concat && intAttr(n, "axis") == 0 && n.type.rank() == 2 &&
+        n.operands.size() >= kBatchMinGroup)
+      cats.push_back(v);
+  }
+  Editor ed(g);
+  std::vector<bool> merged(static_cast<size_t>(g.size()), false);
+  bool changed = false;
+  for (size_t i = 0; i < cats.size(); ++i)
+    for (size_t j = i + 1; j < cats.size(); ++j) {
+      ValueId a = cats[i], b = cats[j];
+      if (merged[a] || merged[b] || g.type(a).dtype != g.type(b).dtype ||
+          g.type(a).shape[1] != g.type(b).shape[1])
+        continue;
+      const std::vector<ValueId>&oa = g.node(a).operands, &ob = g.node(b).operands;
+      ValueId x = a, y = b;  // y is x shifted by s operands
+      std::optional<size_t> shift = windowShift(oa, ob);
+      if (!shift) std::swap(x, y), shift = windowShift(ob, oa);
+      if (!shift) continue;
+      const size_t s = *shift;
+      const std::vector<ValueId>&ox = g.node(x).operands, &oy = g.node(y).operands;
+      std::vector<ValueId> all(ox.begin(), ox.begin() + static_cast<std::ptrdiff_t>(s));
+      all.insert(all.end(), oy.begin(), oy.end());
+      if (all.size() < ox.size()) all = ox;  // y lies inside x
+      // rows of each operand; both windows must start at whole 64-byte
+      // multiples so that they become views of the joined buffer
+      const int64_t cols = g.type(x).shape[1], rowBytes = cols * 4;
+      std::vector<int64_t> at{0};
+      for (ValueId o : all) at.push_back(at.back() + g.type(o).shape[0]);
+      if ((at[s] * rowBytes) % kViewAlign != 0) continue;
+      // the joined concat reads operands neither window read: none may
+      // depend on the window it did not belong to (that would be a cycle)
+      bool cycle = false;
+      for (size_t k = 0; k < all.size() && !cycle; ++k) {
+        bool inX = k < ox.size(), inY = k >= s && k < s + oy.size();
+        std::vector<bool> anc = ir::ancestors(g, {all[k]});
+        cycle = (!inX && anc[x]) || (!inY && anc[y]);
+      }
+      if (cycle) continue;
+      ValueId joined = ed.concat(all, 0, g.node(x).loc);
+      if (joined != x) ed.replace(x, ed.rows(joined, 0, at[ox.size()], g.node(x).loc));
+      ed.replace(y, ed.rows(joined, at[s], at[s + oy.size()], g.node(y).loc));
+      merged[x] = merged[y] = true;
+      changed = true;
+    }
+  return changed && ed.commit(g);
+}
+
 }  // namespace
 
 bool runBatch(ir::Graph& g) {
   bool changed = splitSharedConcat(g);
   changed = joinSums(g) || changed;
   while (stackOneGroup(g)) changed = true;
-  return transposeShared(g) || changed;
+  changed = transposeShared(g) || changed;
+  while (mergeShiftedConcats(g)) changed = true;  // each round joins two or more concats into one
+  return changed;
 }
 
 }  // namespace kiln::passes

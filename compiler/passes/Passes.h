@@ -29,6 +29,10 @@ inline constexpr int64_t kGemmInPlaceRows = 48;
 // The batch pass leaves groups of fewer members than this alone, so an
 // ordinary MLP (one matmul per weight) is untouched.
 inline constexpr size_t kBatchMinGroup = 4;
+// Byte alignment at which a row slice of a buffer is a view rather than a
+// copy (lower::kBufferAlign; lowering depends on the passes, not back, and
+// lower/Aliases.cpp asserts the two agree)
+inline constexpr int64_t kViewAlign = 64;
 
 // A 2-D matmul of at most kGemmInPlaceRows rows: the products whose shared
 // right operand the batch pass transposes once, and simplify then leaves so.
