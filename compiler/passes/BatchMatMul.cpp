@@ -30,6 +30,15 @@
 //      Σ_i P_i · B[rows of P_i], and the product of the shared part is one
 //      node for all of them (computed once). Runs first, so the per-part
 //      products can be stacked by (b).
+//  (f) >= kBatchMinGroup products sharing B that are read only through
+//      non-overlapping column slices (the backward pass of concat(x, h) · W
+//      reads dx and dh out of dz · Wᵀ): one product per slice, with those
+//      columns of op(B) (rows of B when tb = 1, a view), cut once for the
+//      group. Runs first: the per-slice products are then summed (a) or
+//      stacked (b) like any others.
+//  (a) also factors: when every matmul leaf of a group reads the same B,
+//      sum_i op(A_i) op(B) is op(sum_i A_i) op(B), one product (a decoder's
+//      context gradient, summed over the steps).
 //  (e) concats along rows whose operand lists are windows of one sequence
 //      (x[s ..] a prefix of y, or y inside x), overlapping in at least
 //      kBatchMinGroup operands, as an RNN's states h_1..h_T and h_0..h_(T-1)
@@ -144,19 +153,9 @@ public:
   }
 
   // Rows r0 .. r1 of the 2-D value v (a slice), located at loc.
-  ValueId rows(ValueId v, int64_t r0, int64_t r1, const ir::SourceLoc& loc) {
-    Node n;
-    n.op = OpKind::Slice;
-    n.operands = {v};
-    n.type = node(resolve(v)).type;
-    int64_t cols = n.type.shape[1];
-    n.type.shape[0] = r1 - r0;
-    n.attrs.set("begin", std::vector<int64_t>{r0, 0});
-    n.attrs.set("end", std::vector<int64_t>{r1, cols});
-    n.attrs.set("stride", std::vector<int64_t>{1, 1});
-    n.loc = loc;
-    return add(std::move(n));
-  }
+  ValueId rows(ValueId v, int64_t r0, int64_t r1, const ir::SourceLoc& loc) { return block(v, 0, r0, r1, loc); }
+  // Columns c0 .. c1 of the 2-D value v.
+  ValueId columns(ValueId v, int64_t c0, int64_t c1, const ir::SourceLoc& loc) { return block(v, 1, c0, c1, loc); }
 
   // acc + term (term itself when there is no acc yet, acc < 0), of type t.
   ValueId sum(ValueId acc, ValueId term, const TensorType& t, const ir::SourceLoc& loc) {
@@ -188,6 +187,22 @@ public:
   }
 
 private:
+  // indices i0 .. i1 of axis `axis` of the 2-D value v, all of the other
+  ValueId block(ValueId v, int axis, int64_t i0, int64_t i1, const ir::SourceLoc& loc) {
+    Node n;
+    n.op = OpKind::Slice;
+    n.operands = {v};
+    n.type = node(resolve(v)).type;
+    std::vector<int64_t> begin{0, 0}, end = n.type.shape;
+    begin[axis] = i0, end[axis] = i1;
+    n.type.shape[axis] = i1 - i0;
+    n.attrs.set("begin", begin);
+    n.attrs.set("end", end);
+    n.attrs.set("stride", std::vector<int64_t>{1, 1});
+    n.loc = loc;
+    return add(std::move(n));
+  }
+
   void rememberConcat(ValueId v) {
     const Node& n = nodes_[v];
     int64_t axis = intAttr(n, "axis");
@@ -334,6 +349,17 @@ ValueId joinLeaves(Editor& ed, const LeafKey& k, std::vector<ValueId> leaves) {
     adoptOrder(ed, leaves, 0, operand(0));
   }
   const Node first = ed.node(leaves[0]);  // a copy: adding nodes moves them
+  if (k.kind == 0 && std::all_of(leaves.begin(), leaves.end(), [&](ValueId l) {
+        return ed.resolve(ed.node(l).operands[1]) == ed.resolve(first.operands[1]);
+      })) {
+    // one B for all: sum_i op(A_i) op(B) = op(sum_i A_i) op(B), one product
+    // instead of one as deep as all of them
+    ValueId acc = -1;
+    for (ValueId l : leaves) acc = ed.sum(acc, ed.node(l).operands[0], ed.node(ed.node(l).operands[0]).type, first.loc);
+    Node n = first;
+    n.operands = {acc, first.operands[1]};
+    return ed.add(std::move(n));
+  }
   auto joined = [&](size_t i, int64_t axis) {
     std::vector<ValueId> ops;
     for (ValueId l : leaves) ops.push_back(k.kind == 3 ? inner(l) : ed.node(l).operands[i]);
@@ -495,6 +521,75 @@ bool transposeShared(ir::Graph& g) {
   return changed && ed.commit(g);
 }
 
+// --- (f) products read only through column slices -----------------------
+
+// A 2-D product whose every reader is a slice of whole rows and a run of
+// columns, as the backward pass of `concat(x, h) · W` reads dx and dh out
+// of one `dz · Wᵀ`: one product per slice, of op(B)'s columns, which for
+// tb = 1 are a row slice of B (a view). Only for groups of at least
+// kBatchMinGroup products sharing B, so each column block of B is cut once
+// for all; slices must not overlap (no column is computed twice).
+bool splitColumnSlicedProducts(ir::Graph& g) {
+  Uses u = countUses(g);
+  std::vector<std::vector<ValueId>> readers(static_cast<size_t>(g.size()));
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (u.live[v])
+      for (ValueId o : g.node(v).operands) readers[o].push_back(v);
+  // column ranges [c0, c1) of the slices of v, if every read of v is one
+  auto columnSlices = [&](ValueId v) -> std::optional<std::vector<std::pair<int64_t, int64_t>>> {
+    const Node& n = g.node(v);
+    if (readers[v].empty() || static_cast<int32_t>(readers[v].size()) != u.count[v]) return std::nullopt;
+    std::vector<std::pair<int64_t, int64_t>> cols;
+    for (ValueId r : readers[v]) {
+      const Node& s = g.node(r);
+      if (s.op != OpKind::Slice) return std::nullopt;
+      const auto &b = s.attrs.getInts("begin"), &e = s.attrs.getInts("end"), &st = s.attrs.getInts("stride");
+      if (b[0] != 0 || e[0] != n.type.shape[0] || st[0] != 1 || st[1] != 1) return std::nullopt;
+      cols.emplace_back(b[1], e[1]);
+    }
+    std::sort(cols.begin(), cols.end());
+    cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+    for (size_t i = 1; i < cols.size(); ++i)
+      if (cols[i].first < cols[i - 1].second) return std::nullopt;  // overlapping
+    if (cols.size() == 1 && cols[0] == std::pair<int64_t, int64_t>{0, n.type.shape[1]}) return std::nullopt;
+    return cols;
+  };
+  std::map<std::pair<ValueId, int64_t>, std::vector<ValueId>> byB;  // (B, tb) -> products
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (!u.live[v] || n.op != OpKind::MatMul || n.type.rank() != 2 || g.type(n.operands[1]).rank() != 2 ||
+        !columnSlices(v))
+      continue;
+    byB[{n.operands[1], intAttr(n, "tb")}].push_back(v);
+  }
+  Editor ed(g);
+  bool changed = false;
+  std::map<std::tuple<ValueId, int64_t, int64_t>, ValueId> pieces;  // (B, c0, c1) -> op(B)'s columns
+  for (const auto& [key, members] : byB) {
+    if (members.size() < kBatchMinGroup) continue;
+    auto [b, tb] = key;
+    for (ValueId m : members) {
+      const Node n = g.node(m);
+      std::map<std::pair<int64_t, int64_t>, ValueId> productOf;
+      const std::vector<std::pair<int64_t, int64_t>> cols = *columnSlices(m);
+      for (auto [c0, c1] : cols) {
+        auto [pi, fresh] = pieces.try_emplace({b, c0, c1}, -1);
+        if (fresh) pi->second = tb ? ed.rows(b, c0, c1, n.loc) : ed.columns(b, c0, c1, n.loc);
+        Node p = n;
+        p.operands = {n.operands[0], pi->second};
+        p.type.shape[1] = c1 - c0;
+        productOf[{c0, c1}] = ed.add(std::move(p));
+      }
+      for (ValueId r : readers[m]) {
+        const auto &b0 = g.node(r).attrs.getInts("begin"), &e0 = g.node(r).attrs.getInts("end");
+        ed.replace(r, productOf.at({b0[1], e0[1]}));
+      }
+    }
+    changed = true;
+  }
+  return changed && ed.commit(g);
+}
+
 // --- (d) products of concats with a part in common ----------------------
 
 bool splitSharedConcat(ir::Graph& g) {
@@ -624,7 +719,8 @@ bool mergeShiftedConcats(ir::Graph& g) {
 }  // namespace
 
 bool runBatch(ir::Graph& g) {
-  bool changed = splitSharedConcat(g);
+  bool changed = splitColumnSlicedProducts(g);
+  changed = splitSharedConcat(g) || changed;
   changed = joinSums(g) || changed;
   while (stackOneGroup(g)) changed = true;
   changed = transposeShared(g) || changed;
