@@ -25,20 +25,25 @@
 //      paid once instead of per step. The products are unchanged (same
 //      fused multiply-adds in the same order).
 //  (d) >= kBatchMinGroup matmuls concat(P_1 .. P_k, axis 1) · B (ta = tb = 0)
-//      that hold one part at the same columns and share B, as a decoder
-//      reads a context vector in every step: each becomes
-//      Σ_i P_i · B[rows of P_i], and the product of the shared part is one
-//      node for all of them (computed once). Runs first, so the per-part
-//      products can be stacked by (b).
+//      that share B and either hold one part at the same columns (a decoder
+//      reading a context vector in every step) or have one column layout (an
+//      encoder's [x_t, h]): each becomes Σ_i P_i · B[rows of P_i], and the
+//      product of a shared part is one node for all of them (computed
+//      once). Runs early, so the per-part products can be stacked by (b)
+//      and only the recurrent part stays in the chain.
 //  (f) >= kBatchMinGroup products sharing B that are read only through
 //      non-overlapping column slices (the backward pass of concat(x, h) · W
 //      reads dx and dh out of dz · Wᵀ): one product per slice, with those
 //      columns of op(B) (rows of B when tb = 1, a view), cut once for the
 //      group. Runs first: the per-slice products are then summed (a) or
 //      stacked (b) like any others.
-//  (a) also factors: when every matmul leaf of a group reads the same B,
-//      sum_i op(A_i) op(B) is op(sum_i A_i) op(B), one product (a decoder's
-//      context gradient, summed over the steps).
+//  (a) also factors: when every matmul leaf of a group reads the same B
+//      (or the same A), sum_i op(A_i) op(B) is op(sum_i A_i) op(B), one
+//      product (a decoder's context gradient, summed over the steps); and
+//      when every leaf is ta = 1 with A a concat along axis 1 of one column
+//      layout (the weight gradient of concat(x_t, h) · W), the sum is the
+//      concat along rows of each part's own sum, so no step's concat is
+//      needed for it.
 //  (e) concats along rows whose operand lists are windows of one sequence
 //      (x[s ..] a prefix of y, or y inside x), overlapping in at least
 //      kBatchMinGroup operands, as an RNN's states h_1..h_T and h_0..h_(T-1)
@@ -335,7 +340,46 @@ void adoptOrder(const Editor& ed, std::vector<ValueId>& leaves, int64_t axis, F 
 }
 
 // The one op that computes the sum of `leaves` (all with key k).
+// The widths of the parts of A when every leaf's A is a concat along axis
+// 1 of parts of those widths (ta = 1: the parts are row blocks of the sum).
+std::optional<std::vector<int64_t>> partWidths(const Editor& ed, const std::vector<ValueId>& leaves) {
+  std::optional<std::vector<int64_t>> widths;
+  for (ValueId l : leaves) {
+    const Node& a = ed.node(ed.resolve(ed.node(l).operands[0]));
+    if (a.op != OpKind::Concat || intAttr(a, "axis") != 1) return std::nullopt;
+    std::vector<int64_t> w;
+    for (ValueId p : a.operands) w.push_back(ed.node(ed.resolve(p)).type.shape[1]);
+    if (widths && *widths != w) return std::nullopt;
+    widths = std::move(w);
+  }
+  return widths;
+}
+
 ValueId joinLeaves(Editor& ed, const LeafKey& k, std::vector<ValueId> leaves) {
+  if (k.kind == 0 && k.ta) {
+    if (auto widths = partWidths(ed, leaves)) {
+      // sum_t concat(P_t1 .. P_tk, axis 1)ᵀ op(D_t) = concat over parts m of
+      // sum_t P_tmᵀ op(D_t), rows stacked: a weight gradient of
+      // concat(x, h) · W is its x rows and its h rows, each summed on its
+      // own (factored where every step reads one value, as a decoder's
+      // context), and no step's concat is needed for it
+      std::vector<ValueId> blocks;
+      for (size_t m = 0; m < widths->size(); ++m) {
+        std::vector<ValueId> part;
+        LeafKey km = k;
+        for (ValueId l : leaves) {
+          Node mm = ed.node(l);
+          ValueId p = ed.node(ed.resolve(mm.operands[0])).operands[m];
+          mm.operands[0] = p;
+          mm.type.shape[0] = (*widths)[m];
+          km.s0 = ed.node(ed.resolve(p)).type.shape;
+          part.push_back(ed.add(std::move(mm)));
+        }
+        blocks.push_back(joinLeaves(ed, km, part));
+      }
+      return ed.concat(blocks, 0, ed.node(leaves[0]).loc);
+    }
+  }
   auto operand = [&ed](size_t i) { return [&ed, i](ValueId l) { return ed.node(l).operands[i]; }; };
   auto inner = [&ed](ValueId l) { return ed.node(ed.node(l).operands[0]).operands[0]; };  // reshape(sum(x)) -> x
   // the contraction axis: A is [M,K] (ta = 0) or [K,M]; B is [K,N] (tb = 0) or [N,K]
@@ -349,15 +393,21 @@ ValueId joinLeaves(Editor& ed, const LeafKey& k, std::vector<ValueId> leaves) {
     adoptOrder(ed, leaves, 0, operand(0));
   }
   const Node first = ed.node(leaves[0]);  // a copy: adding nodes moves them
-  if (k.kind == 0 && std::all_of(leaves.begin(), leaves.end(), [&](ValueId l) {
-        return ed.resolve(ed.node(l).operands[1]) == ed.resolve(first.operands[1]);
-      })) {
-    // one B for all: sum_i op(A_i) op(B) = op(sum_i A_i) op(B), one product
-    // instead of one as deep as all of them
+  for (size_t shared : {1u, 0u}) {
+    if (k.kind != 0 || !std::all_of(leaves.begin(), leaves.end(), [&](ValueId l) {
+          return ed.resolve(ed.node(l).operands[shared]) == ed.resolve(first.operands[shared]);
+        }))
+      continue;
+    // one B (or one A) for all: sum_i op(A_i) op(B) = op(sum_i A_i) op(B),
+    // one product instead of one as deep as all of them
+    const size_t other = 1 - shared;
     ValueId acc = -1;
-    for (ValueId l : leaves) acc = ed.sum(acc, ed.node(l).operands[0], ed.node(ed.node(l).operands[0]).type, first.loc);
+    for (ValueId l : leaves) {
+      ValueId x = ed.node(l).operands[other];
+      acc = ed.sum(acc, x, ed.node(ed.resolve(x)).type, first.loc);
+    }
     Node n = first;
-    n.operands = {acc, first.operands[1]};
+    n.operands[other] = acc;
     return ed.add(std::move(n));
   }
   auto joined = [&](size_t i, int64_t axis) {
@@ -596,6 +646,7 @@ bool splitSharedConcat(ir::Graph& g) {
   Uses u = countUses(g);
   using Key = std::tuple<ValueId, ValueId, int64_t>;  // part, B, the part's first column
   std::map<Key, std::vector<ValueId>> byPart;
+  std::map<std::pair<ValueId, std::vector<int64_t>>, std::vector<ValueId>> byLayout;  // B, the parts' widths
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
     if (!u.live[v] || n.op != OpKind::MatMul || intAttr(n, "ta") != 0 || intAttr(n, "tb") != 0 ||
@@ -604,13 +655,18 @@ bool splitSharedConcat(ir::Graph& g) {
     const Node& a = g.node(n.operands[0]);
     if (a.op != OpKind::Concat || intAttr(a, "axis") != 1 || a.type.rank() != 2) continue;
     int64_t col = 0;
+    std::vector<int64_t> widths;
     for (ValueId part : a.operands) {
       byPart[{part, n.operands[1], col}].push_back(v);
       col += g.type(part).shape[1];
+      widths.push_back(g.type(part).shape[1]);
     }
+    byLayout[{n.operands[1], widths}].push_back(v);
   }
   std::vector<ValueId> split;
   for (const auto& [key, members] : byPart)
+    if (members.size() >= kBatchMinGroup) split.insert(split.end(), members.begin(), members.end());
+  for (const auto& [key, members] : byLayout)
     if (members.size() >= kBatchMinGroup) split.insert(split.end(), members.begin(), members.end());
   std::sort(split.begin(), split.end());
   split.erase(std::unique(split.begin(), split.end()), split.end());
