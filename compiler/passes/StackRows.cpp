@@ -24,8 +24,9 @@
 // same order at every row-aligned position; the longest such run is taken.
 // Elementwise ops, broadcasts and reshapes (which the fuse pass would compute
 // inside their consumer's kernel) are only stacked when every varying operand
-// is already a row slice, so stacking never materializes a value that was
-// computed inside a per-step kernel before.
+// is already a row slice and every reader could be stacked too (or is a concat
+// along axis 0), so stacking does not materialize a value that was computed
+// inside a per-step kernel before.
 //
 // Groups are applied one at a time, each on the graph the previous one left,
 // to a fixpoint: after the add of the per-step bias is stacked, the
@@ -197,12 +198,13 @@ private:
   ir::Graph& g_;
   std::vector<bool> live_;
   std::vector<std::pair<ValueId, int64_t>> inConcat_;  // value -> (first axis-0 concat reading it, its row there)
+  std::vector<char> feedsUnstackable_;                 // a live reader is neither stackable nor an axis-0 concat
 };
 
 std::optional<Candidate> Stacker::candidate(ValueId v) const {
   const Node& n = g_.node(v);
   auto aligned = rowAlignedPositions(g_, n);
-  if (!aligned) return std::nullopt;
+  if (!aligned || (isFusable(n.op) && feedsUnstackable_[v])) return std::nullopt;
   Candidate c{v, {}};
   bool varies = false;
   for (size_t i = 0; i < n.operands.size(); ++i) {
@@ -235,9 +237,14 @@ bool Stacker::stackOneGroup() {
     for (ValueId v : ir::functionRoots(f)) roots.push_back(v);
   live_ = ir::ancestors(g_, roots);
   inConcat_.assign(static_cast<size_t>(g_.size()), {-1, 0});
+  feedsUnstackable_.assign(static_cast<size_t>(g_.size()), 0);
   for (ValueId v = 0; v < g_.size(); ++v) {
     const Node& n = g_.node(v);
-    if (!live_[v] || n.op != OpKind::Concat || n.attrs.getInt("axis", 0) != 0) continue;
+    if (!live_[v]) continue;
+    bool concat0 = n.op == OpKind::Concat && n.attrs.getInt("axis", 0) == 0;
+    if (!concat0 && !rowAlignedPositions(g_, n))
+      for (ValueId o : n.operands) feedsUnstackable_[o] = 1;
+    if (!concat0) continue;
     int64_t row = 0;
     for (ValueId o : n.operands) {
       if (inConcat_[o].first < 0) inConcat_[o] = {v, row};
