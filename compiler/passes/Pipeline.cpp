@@ -33,6 +33,7 @@ std::vector<std::string> defaultPipeline() {
       "cse",       // simplify can make ops equal (matmul(transpose(a), b) becomes matmul(a, b, ta))
       "dce",       // drop what cse/fold/simplify left unused
       "batch",     // an unrolled loop's small matmuls -> a few large ones (sums joined along K, shared weights stacked)
+      "stack",     // an unrolled loop's per-step row-wise ops (bias, logsoftmax, loss) -> one op over the stacked rows
       "schedule",  // kernel order with a lower peak of live temporaries
       "fuse",      // mark elementwise producers their consumers' kernels compute
   };

@@ -328,3 +328,43 @@ TEST_CASE("passes: the MNIST MLP train step, its kernels and its arena") {
   CHECK(lower::printPlan(again->compiled().graph, again->compiled().plan) ==
         lower::printPlan(jit->compiled().graph, jit->compiled().plan));
 }
+
+TEST_CASE("passes: stack turns the unrolled RNN's per-step loss ops into one op each, bit for bit") {
+  ir::Graph g = graphs().back().g;
+  REQUIRE(graphs().back().name == "unrolled-rnn");
+  auto count = [](const ir::Graph& h, ir::OpKind op) {
+    return std::count_if(h.nodes().begin(), h.nodes().end(), [&](const ir::Node& n) { return n.op == op; });
+  };
+  std::vector<std::string> upToBatch;
+  for (const std::string& p : passes::defaultPipeline()) {
+    upToBatch.push_back(p);
+    if (p == "batch") break;
+  }
+  REQUIRE(upToBatch.back() == "batch");
+  passes::runPasses(g, upToBatch, true);
+  const ir::Graph before = g;
+  // six steps: one logsoftmax, take_along and scatter_along each
+  CHECK(count(g, ir::OpKind::LogSoftmax) == 6);
+  CHECK(count(g, ir::OpKind::TakeAlong) == 6);
+  CHECK(count(g, ir::OpKind::ScatterAlong) == 6);
+  auto rec = passes::runPasses(g, {"stack"}, true);
+  CHECK(rec[0].changed);
+  CHECK(count(g, ir::OpKind::LogSoftmax) == 1);
+  CHECK(count(g, ir::OpKind::TakeAlong) == 1);
+  CHECK(count(g, ir::OpKind::ScatterAlong) == 1);
+  for (const ir::Node& n : g.nodes())
+    if (n.op == ir::OpKind::LogSoftmax) CHECK(n.type.shape == ir::Shape{6 * 2, 3});
+  // the loss is still a sum of one f32[] per step: full reductions are not stacked
+  int64_t scalarSums = 0;
+  for (const ir::Node& n : g.nodes()) scalarSums += n.op == ir::OpKind::Sum && n.type.rank() == 0;
+  CHECK(scalarSums >= 6);
+  CHECK_FALSE(passes::runPasses(g, {"stack"}, true)[0].changed);
+  // the same values, bit for bit, on several random inputs (with labels that
+  // differ per step), for the loss and every updated param
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    NamedSources src = randomSources(before, seed);
+    std::vector<HostTensor> want = evaluateAll(before, src), got = evaluateAll(g, src);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) checkTensors(got[i], want[i], true, fmt::format("seed {} root {}", seed, i));
+  }
+}
