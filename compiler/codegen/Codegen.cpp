@@ -282,6 +282,7 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   if (k.inPlaceInput >= 0) leaf_[k.inputs[static_cast<size_t>(k.inPlaceInput)]] = out;
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
   if (ValueId mm = lower::epilogueProduct(g_, k); mm >= 0) emitEpilogueKernel(k, mm, f);
+  else if (parallelLogSoftmax(k)) emitParallelLogSoftmax(k, f);
   else if (bool rows = parallelRows(k); rows || parallelElementwise(k)) {
     std::vector<unsigned> args{0};
     for (size_t i = 0; i < k.inputs.size(); ++i)
@@ -480,27 +481,7 @@ void Emitter::emitBody(const ir::Node& n, Value* out, const std::vector<Value*>&
     case FamilyKind::LogSoftmax: {
       int64_t outer, len, inner;
       ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
-      Value* mx = alloca(f32_);
-      Value* sm = alloca(f32_);
-      nest({outer, inner}, [&](const std::vector<Value*>& oi) {
-        Value* base = b_.CreateAdd(b_.CreateMul(oi[0], b_.getInt64(len * inner)), oi[1]);
-        auto at = [&](Value* k) { return b_.CreateAdd(base, b_.CreateMul(k, b_.getInt64(inner))); };
-        b_.CreateStore(cf(-INFINITY), mx);
-        loop(len, [&](Value* k) {
-          Value* x = loadF(in[0], at(k));
-          Value* m = b_.CreateLoad(f32_, mx);
-          b_.CreateStore(b_.CreateSelect(b_.CreateFCmpOGT(x, m), x, m), mx);
-        });
-        b_.CreateStore(cf(0.0), sm);
-        Value* m = b_.CreateLoad(f32_, mx);
-        // the exponentials first, into the output (a loop with no carried
-        // sum, so it vectorizes), then their sum in order: the same
-        // operations in the same order as one fused loop
-        loop(len, [&](Value* k) { storeF(kexp(b_.CreateFSub(loadF(in[0], at(k)), m)), out, at(k)); });
-        loop(len, [&](Value* k) { b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sm), loadF(out, at(k))), sm); });
-        Value* ls = intrinsic(Intrinsic::log, b_.CreateLoad(f32_, sm));
-        loop(len, [&](Value* k) { storeF(b_.CreateFSub(b_.CreateFSub(loadF(in[0], at(k)), m), ls), out, at(k)); });
-      });
+      emitLogSoftmaxRows(n, out, in[0], c64(0), c64(outer));
       return;
     }
     case FamilyKind::OneHot: {
@@ -515,6 +496,38 @@ void Emitter::emitBody(const ir::Node& n, Value* out, const std::vector<Value*>&
       return;
     }
   }
+}
+
+// log_softmax over its slices lo .. hi (slice = an (outer, inner) pair's
+// run along the axis, outer in [lo, hi)): per slice the max, the
+// exponentials, their sum in order, then x - max - log(sum)
+void Emitter::emitLogSoftmaxRows(const ir::Node& n, Value* out, Value* in, Value* lo, Value* hi) {
+  int64_t outer, len, inner;
+  ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+  Value* mx = alloca(f32_);
+  Value* sm = alloca(f32_);
+  loopV0(b_.CreateSub(hi, lo), [&](Value* j) {
+    Value* o = add(lo, j);
+    loop(inner, [&](Value* i) {
+      Value* base = b_.CreateAdd(b_.CreateMul(o, b_.getInt64(len * inner)), i);
+      auto at = [&](Value* k) { return b_.CreateAdd(base, b_.CreateMul(k, b_.getInt64(inner))); };
+      b_.CreateStore(cf(-INFINITY), mx);
+      loop(len, [&](Value* k) {
+        Value* x = loadF(in, at(k));
+        Value* m = b_.CreateLoad(f32_, mx);
+        b_.CreateStore(b_.CreateSelect(b_.CreateFCmpOGT(x, m), x, m), mx);
+      });
+      b_.CreateStore(cf(0.0), sm);
+      Value* m = b_.CreateLoad(f32_, mx);
+      // the exponentials first, into the output (a loop with no carried
+      // sum, so it vectorizes), then their sum in order: the same
+      // operations in the same order as one fused loop
+      loop(len, [&](Value* k) { storeF(kexp(b_.CreateFSub(loadF(in, at(k)), m)), out, at(k)); });
+      loop(len, [&](Value* k) { b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, sm), loadF(out, at(k))), sm); });
+      Value* ls = intrinsic(Intrinsic::log, b_.CreateLoad(f32_, sm));
+      loop(len, [&](Value* k) { storeF(b_.CreateFSub(b_.CreateFSub(loadF(in, at(k)), m), ls), out, at(k)); });
+    });
+  });
 }
 
 void Emitter::emitEntry(const lower::FunctionPlan& fp, const std::vector<Function*>& kernels) {

@@ -190,6 +190,12 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // blocks of vecWidth_ x vecWidth_ (Families.cpp)
   void transposeBlocks(Value* src, Value* dst, int64_t rows, int64_t cols);
   bool parallelElementwise(const lower::Kernel& k);
+  // a log_softmax big enough to run its slices over the runtime's threads
+  bool parallelLogSoftmax(const lower::Kernel& k);
+  void emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel);
+  void emitLogSoftmaxRows(const ir::Node& n, Value* out, Value* in, Value* lo, Value* hi);
+  void spreadRange(Function* range, Function* kernel, unsigned nargs, const std::string& name, int64_t count,
+                   int64_t chunk, bool parallel, int64_t cost);
   bool parallelRows(const lower::Kernel& k);
   Function* emitFlatLoop(const std::vector<const lower::Kernel*>& members,
                          const std::vector<std::vector<unsigned>>& argOf, unsigned nargs, const std::string& name,

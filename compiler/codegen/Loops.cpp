@@ -2,7 +2,8 @@
 // flat elementwise work as `.range` (the loop over an element range, noalias
 // buffers) and `.part` (a parallel_for chunk), and multi-index elementwise
 // kernels (a broadcast bias) split the same way over their outermost
-// dimension. Results never depend on the chunking or the thread count.
+// dimension; a big log_softmax over ranges of its independent slices.
+// Results never depend on the chunking or the thread count.
 #include "Emitter.h"
 
 #include <fmt/format.h>
@@ -106,13 +107,55 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
     }
     b_.CreateRetVoid();
   }
+  // cost in flops, roughly (the runtime keeps small work on one thread)
+  int64_t nodes = 0;
+  for (const lower::Kernel* k : members) nodes += static_cast<int64_t>(k->fused.size()) + 1;
+  spreadRange(range, kernel, nargs, name, count, chunk, total >= kParallelMinElements, total * 8 * nodes);
+  return kernel;
+}
+
+bool Emitter::parallelLogSoftmax(const lower::Kernel& k) {
+  const ir::Node& n = g_.node(k.value);
+  if (ir::opFamily(n.op) != FamilyKind::LogSoftmax || n.type.numElements() < kParallelMinElements) return false;
+  int64_t outer, len, inner;
+  ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+  return outer >= 2;
+}
+
+void Emitter::emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel) {
+  const ir::Node& n = g_.node(k.value);
+  int64_t outer, len, inner;
+  ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
+  std::string name = kernel->getName().str();
+  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, ptr_, i64_, i64_}, false),
+                                     Function::InternalLinkage, name + ".range", m_.get());
+  setAttrs(range);
+  range->addFnAttr(Attribute::NoInline);
+  markBufferArgs(range, 2);
+  {
+    IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
+    emitLogSoftmaxRows(n, range->getArg(0), range->getArg(1), range->getArg(2), range->getArg(3));
+    b_.CreateRetVoid();
+  }
+  // each slice of `len` costs a max, exps, a sum and a subtraction
+  const int64_t chunk = std::max<int64_t>(1, kParallelChunk / (len * inner));
+  spreadRange(range, kernel, 2, name, outer, chunk, true, n.type.numElements() * 40);
+}
+
+// Calls range(kernel's first nargs arguments, lo, hi) over [0, count): in
+// chunks of `chunk` on the runtime's threads when `parallel` (`.part(ctx,
+// w)` runs chunk w; `cost` in flops lets the runtime keep small work on
+// one thread), else once over all of it.
+void Emitter::spreadRange(Function* range, Function* kernel, unsigned nargs, const std::string& name, int64_t count,
+                          int64_t chunk, bool parallel, int64_t cost) {
   std::vector<Value*> ptrs;
   for (unsigned a = 0; a < nargs; ++a) ptrs.push_back(kernel->getArg(a));
-  if (total < kParallelMinElements) {
+  if (!parallel) {
     ptrs.push_back(c64(0));
     ptrs.push_back(c64(count));
     b_.CreateCall(range, ptrs);
-    return kernel;
+    return;
   }
   ArrayType* ctxTy = ArrayType::get(ptr_, nargs);
   Function* part = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_}, false),
@@ -134,11 +177,7 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
   for (unsigned a = 0; a < nargs; ++a) b_.CreateStore(ptrs[a], b_.CreateConstGEP2_64(ctxTy, ctxv, 0, a));
   FunctionCallee pfor = m_->getOrInsertFunction(
       "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
-  // cost in flops, roughly (the runtime keeps small work on one thread)
-  int64_t nodes = 0;
-  for (const lower::Kernel* k : members) nodes += static_cast<int64_t>(k->fused.size()) + 1;
-  b_.CreateCall(pfor, {c64((count + chunk - 1) / chunk), part, ctxv, c64(total * 8 * nodes)});
-  return kernel;
+  b_.CreateCall(pfor, {c64((count + chunk - 1) / chunk), part, ctxv, c64(cost)});
 }
 
 // A fused loop (Kernel::loopMembers > 1): one function over the distinct

@@ -1,9 +1,9 @@
 // Elementwise kernels big enough for the runtime's threads (codegen's
 // parallelElementwise / parallelRows) against the interpreter, bit for bit:
 // flat ones run in chunks of elements, ones that need multi-indices (a
-// broadcast bias) in ranges of their outermost dimension. No element's value
-// may depend on the chunking or the thread count (tests/CMakeLists.txt runs
-// these at 1 and 3 threads too).
+// broadcast bias) in ranges of their outermost dimension, a big log_softmax
+// in ranges of its slices. No element's value may depend on the chunking or
+// the thread count (tests/CMakeLists.txt runs these at 1 and 3 threads too).
 
 #include "TestUtil.h"
 
@@ -38,4 +38,32 @@ TEST_CASE("elementwise: threaded bias broadcasts equal the interpreter at every 
   checkBiasRelu({3, 20000}, {20000});             // rows longer than a chunk: one row each
   checkBiasRelu({1000, 33}, {1000, 1});           // 248 rows a chunk, the last chunk short
   checkBiasRelu({40, 100}, {100});                // 4,000 elements: below the threshold, one thread
+}
+
+namespace {
+
+// y = log_softmax(x * 3, axis) over x of `shape`, against the interpreter
+void checkLogSoftmax(const Shape& shape, int64_t axis) {
+  CAPTURE(shape[0]);
+  CAPTURE(axis);
+  Graph g;
+  Tensor x = g.input("x", shape);
+  Module mod(g);
+  mod.addFunction("f", {x}, {{"y", logSoftmax(x * 3.0, axis)}});
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "x", 13);
+  s.run("f");
+  jit->run("f");
+  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+}
+
+}  // namespace
+
+TEST_CASE("elementwise: threaded log_softmax equals the interpreter at every split of its slices") {
+  checkLogSoftmax({2048, 65}, 1);     // char-RNN's stacked logits: 126 rows a chunk
+  checkLogSoftmax({3, 20000}, 1);     // slices longer than a chunk: one each
+  checkLogSoftmax({8, 100, 50}, 1);   // along a middle axis: 8 outer ranges of 50 inner slices
+  checkLogSoftmax({300, 200}, 0);     // along the outermost axis: one outer range, not split
+  checkLogSoftmax({100, 65}, 1);      // 6,500 elements: below the threshold, one thread
 }
