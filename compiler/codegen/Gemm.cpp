@@ -134,10 +134,14 @@ void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f
       });
       // a tile row is one panel wide (32 floats with AVX-512): vectorize it
       // one full vector at a time, not 4 interleaved (which would leave 32
-      // to the 8-wide remainder loop)
+      // to the 8-wide remainder loop), and with masked iterations instead
+      // of a scalar remainder loop (whose register use made the vector loop
+      // reload its constants on every row)
       Metadata* hints[] = {
           nullptr,
           MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                             ConstantAsMetadata::get(b_.getTrue())}),
+          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.predicate.enable"),
                              ConstantAsMetadata::get(b_.getTrue())}),
           MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.width"),
                              ConstantAsMetadata::get(b_.getInt32(static_cast<uint32_t>(vecWidth_)))}),
