@@ -8,6 +8,7 @@
 namespace kiln::lower {
 
 static_assert(passes::kViewAlign == kBufferAlign, "the batch pass places row windows as views");
+static_assert(passes::kGemmPanel == kGemmMaxNR, "the batch pass avoids narrow GEMM tail panels");
 
 using ir::OpKind;
 using ir::ValueId;

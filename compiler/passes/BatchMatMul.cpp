@@ -44,6 +44,9 @@
 //      layout (the weight gradient of concat(x_t, h) · W), the sum is the
 //      concat along rows of each part's own sum, so no step's concat is
 //      needed for it.
+//  (g) C = Aᵀ B with N a few columns past a multiple of 32 and M a
+//      multiple of 32 (a weight gradient into 65 classes): transpose(Bᵀ A),
+//      bit-identical, whose GEMM has no narrow tail panel.
 //  (e) concats along rows whose operand lists are windows of one sequence
 //      (x[s ..] a prefix of y, or y inside x), overlapping in at least
 //      kBatchMinGroup operands, as an RNN's states h_1..h_T and h_0..h_(T-1)
@@ -600,6 +603,43 @@ bool mergeShiftedConcats(ir::Graph& g) {
   return changed && ed.commit(g);
 }
 
+// --- (g) weight gradients with a narrow column tail ---------------------
+
+// C = Aᵀ B (ta = 1, tb = 0) with N a few columns past a multiple of the
+// GEMM's 32-column panel (a weight gradient into 65 or 10 classes) and M a
+// multiple of it: C = transpose(Bᵀ A), whose product has M columns in full
+// panels. The tail panel would cost nearly a full panel's pass over A for
+// its few columns, and with few panels the GEMM cannot share its packing
+// across threads. Each element is the same fused multiply-add chain over k
+// (operands swapped in each product), so the result is bit-identical; the
+// transpose is read in place by the consumers (the optimizer's update).
+bool transposeNarrowGradients(ir::Graph& g) {
+  Uses u = countUses(g);
+  Editor ed(g);
+  bool changed = false;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (!u.live[v] || n.op != OpKind::MatMul || n.type.rank() != 2 || intAttr(n, "ta") != 1 ||
+        intAttr(n, "tb") != 0 || g.type(n.operands[1]).rank() != 2)
+      continue;
+    const int64_t M = n.type.shape[0], N = n.type.shape[1], tail = N % kGemmPanel;
+    if (tail == 0 || tail > kGemmPanel / 2 || M % kGemmPanel != 0 || M < 2 * N) continue;
+    Node t = n;
+    t.operands = {n.operands[1], n.operands[0]};
+    t.type.shape = {N, M};
+    ValueId ct = ed.add(std::move(t));
+    Node tr;
+    tr.op = OpKind::Transpose;
+    tr.operands = {ct};
+    tr.attrs.set("perm", std::vector<int64_t>{1, 0});
+    tr.type = n.type;
+    tr.loc = n.loc;
+    ed.replace(v, ed.add(std::move(tr)));
+    changed = true;
+  }
+  return changed && ed.commit(g);
+}
+
 }  // namespace
 
 bool runBatch(ir::Graph& g) {
@@ -609,7 +649,7 @@ bool runBatch(ir::Graph& g) {
   while (stackOneGroup(g)) changed = true;
   changed = transposeShared(g) || changed;
   while (mergeShiftedConcats(g)) changed = true;  // each round joins two or more concats into one
-  return changed;
+  return transposeNarrowGradients(g) || changed;
 }
 
 }  // namespace kiln::passes

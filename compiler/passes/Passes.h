@@ -26,6 +26,9 @@ const PassInfo* findPass(std::string_view name);
 // transposed one it packs on every call. The batch pass therefore transposes
 // a right operand shared by several such products once (docs/passes.md).
 inline constexpr int64_t kGemmInPlaceRows = 48;
+// Columns of the GEMM's panel with AVX-512 (lower::kGemmMaxNR; the batch
+// pass avoids products whose last panel would hold only a few of them)
+inline constexpr int64_t kGemmPanel = 32;
 // The batch pass leaves groups of fewer members than this alone, so an
 // ordinary MLP (one matmul per weight) is untouched.
 inline constexpr size_t kBatchMinGroup = 4;
