@@ -337,6 +337,18 @@ Value* Emitter::gen(ValueId v, const Index& ix) {
     case FamilyKind::Copy: return gen(n.operands[0], Index{{}, flatOf(ix, n.type.shape)});
     case FamilyKind::Broadcast:
     case FamilyKind::Transpose: return gen(n.operands[0], operandIndex(n, multiOf(ix, n.type.shape)));
+    case FamilyKind::ScatterAlong: {
+      // one index per slice (passes/Fusion.h): src's element where idx
+      // names this position along the axis, else 0; 0 + src as the scatter
+      // adds it to its zeros (a -0 becomes +0), out-of-range indices nothing
+      std::vector<Value*> m = multiOf(ix, n.type.shape);
+      const size_t axis = static_cast<size_t>(n.attrs.getInt("axis"));
+      Value* at = m[axis];
+      m[axis] = c64(0);
+      Value* idx = b_.CreateSExt(gen(n.operands[1], Index{m, nullptr}), i64_);
+      Value* src = gen(n.operands[0], Index{m, nullptr});
+      return b_.CreateSelect(b_.CreateICmpEQ(idx, at), b_.CreateFAdd(cf(0.0), src), cf(0.0));
+    }
     default: break;
   }
   throw ir::CompileError(fmt::format("codegen: %{} ({}) cannot be fused", v, ir::opName(n.op)));

@@ -27,6 +27,19 @@ bool isIndexOp(OpKind op) {
   return f == FamilyKind::Broadcast || f == FamilyKind::Transpose || f == FamilyKind::Copy;
 }
 
+// A scatter_along with one index per slice (idx's extent along the axis is
+// 1): element j of a slice is src's element if idx says j, else 0, so its
+// consumers can evaluate it at any index from idx and src (the gradient of
+// a take_along, read by the softmax cross-entropy's gradient). It reads
+// src's element once per position along the axis.
+bool isOneHotScatter(const ir::Graph& g, ValueId v) {
+  const ir::Node& n = g.node(v);
+  if (n.op != OpKind::ScatterAlong) return false;
+  const ir::Shape& idx = g.type(n.operands[1]).shape;
+  int64_t axis = n.attrs.getInt("axis");
+  return axis >= 0 && axis < static_cast<int64_t>(idx.size()) && idx[static_cast<size_t>(axis)] == 1;
+}
+
 // Does consumer c evaluate each element of its operand at most once?
 bool readsEachOnce(OpKind c) {
   FamilyKind f = ir::opFamily(c);
@@ -87,7 +100,8 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
       continue;
     }
     FamilyKind fam = ir::opFamily(node.op);
-    bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map, index = isIndexOp(node.op);
+    bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map,
+         index = isIndexOp(node.op) || isOneHotScatter(g, v);
     if (!fill && !map && !index) continue;
     // every consumer must evaluate v through a generator (its own kernel or
     // an inlined value inside one)
@@ -113,8 +127,8 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
   // materialized instead. Users have higher ids, so one reverse pass works.
   std::vector<bool> repeated(n, false);
   for (ValueId v = g.size(); v-- > 0;) {
-    if (!inlined[v] || !isIndexOp(g.node(v).op)) continue;
-    bool r = ir::opFamily(g.node(v).op) == FamilyKind::Broadcast || users[v].size() > 1;
+    if (!inlined[v] || !(isIndexOp(g.node(v).op) || isOneHotScatter(g, v))) continue;
+    bool r = ir::opFamily(g.node(v).op) == FamilyKind::Broadcast || isOneHotScatter(g, v) || users[v].size() > 1;
     for (ValueId u : users[v])
       r = r || !readsEachOnce(g.node(u).op) || repeated[u];
     repeated[v] = r;

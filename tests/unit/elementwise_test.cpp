@@ -67,3 +67,42 @@ TEST_CASE("elementwise: threaded log_softmax equals the interpreter at every spl
   checkLogSoftmax({300, 200}, 0);     // along the outermost axis: one outer range, not split
   checkLogSoftmax({100, 65}, 1);      // 6,500 elements: below the threshold, one thread
 }
+
+namespace {
+
+// y = exp(scatter_along(src, idx, axis)) * 2 - 1 (and -scatter) with one index per slice:
+// the scatter is evaluated inside the consumer's kernel (passes/Fusion.h),
+// and must give src's element (plus zero: a -0 becomes +0) where idx names
+// the position, else 0; also its row sums (a reduction over the scatter)
+void checkOneHotScatter(const Shape& shape, int64_t axis, int32_t classes) {
+  CAPTURE(shape[0]);
+  CAPTURE(axis);
+  Shape idxShape = shape;
+  idxShape[static_cast<size_t>(axis)] = 1;
+  Graph g;
+  Tensor src = g.input("src", idxShape);
+  Tensor idx = g.input("idx", idxShape, DType::I32);
+  Module mod(g);
+  Tensor sc = scatterAlongAxis(src, idx, axis, shape);
+  mod.addFunction("f", {src, idx}, {{"y", exp(sc) * 2.0 - 1.0}, {"n", -sc}, {"s", sum(sc * 3.0, {axis}, true)}});
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "src", 21);
+  test::fillBoth(s, *jit, "idx", 22, 0.0f, 1.0f, classes);
+  // a -0 among the sources: the scatter adds it to +0
+  s.source("src").f[0] = -0.0f;
+  jit->f32("src")[0] = -0.0f;
+  s.run("f");
+  jit->run("f");
+  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+  test::checkSameBits(jit->f32("f.n"), s.output("f", "n"));  // -(+0) = -0: shows a kept -0
+  test::checkSameBits(jit->f32("f.s"), s.output("f", "s"));
+}
+
+}  // namespace
+
+TEST_CASE("elementwise: a scatter_along with one index per slice evaluated in its consumers equals the interpreter") {
+  checkOneHotScatter({2048, 65}, 1, 65);  // the stacked cross-entropy gradient: threaded rows
+  checkOneHotScatter({40, 10}, 1, 10);    // small: one thread
+  checkOneHotScatter({7, 30}, 0, 7);      // along the outer axis
+}
