@@ -337,6 +337,23 @@ Value* Emitter::gen(ValueId v, const Index& ix) {
     case FamilyKind::Copy: return gen(n.operands[0], Index{{}, flatOf(ix, n.type.shape)});
     case FamilyKind::Broadcast:
     case FamilyKind::Transpose: return gen(n.operands[0], operandIndex(n, multiOf(ix, n.type.shape)));
+    case FamilyKind::Gather: {
+      // table row idx[p] at r (p: the position over idx's dims, r: the rest),
+      // 0 for an index out of range, as the gather kernel leaves it
+      std::vector<Value*> m = multiOf(ix, n.type.shape);
+      const ir::TensorType& table = g_.type(n.operands[0]);
+      const ir::Shape& idxShape = g_.type(n.operands[1]).shape;
+      const int64_t rows = table.shape[0], rowSize = table.numElements() / rows;
+      std::vector<Value*> pm(m.begin(), m.begin() + static_cast<std::ptrdiff_t>(idxShape.size()));
+      std::vector<Value*> rm(m.begin() + static_cast<std::ptrdiff_t>(idxShape.size()), m.end());
+      ir::Shape rest(n.type.shape.begin() + static_cast<std::ptrdiff_t>(idxShape.size()), n.type.shape.end());
+      Value* v = b_.CreateSExt(gen(n.operands[1], Index{pm, nullptr}), i64_);
+      Value* ok = inRange(v, rows);
+      Value* row = b_.CreateSelect(ok, v, c64(0));  // a readable row either way
+      Index at{{}, add(mulc(row, rowSize), rest.empty() ? c64(0) : linear(rm, ir::stridesOf(rest)))};
+      Value* x = gen(n.operands[0], at);
+      return b_.CreateSelect(ok, x, Constant::getNullValue(x->getType()));
+    }
     case FamilyKind::ScatterAlong: {
       // one index per slice (passes/Fusion.h): src's element where idx
       // names this position along the axis, else 0; 0 + src as the scatter

@@ -339,7 +339,8 @@ bool needsMultiIndex(const ir::Graph& g, const Kernel& k) {
   for (ValueId f : k.fused) {
     const ir::Node& fn = g.node(f);
     ir::FamilyKind fam = ir::opFamily(fn.op);
-    if (fam == ir::FamilyKind::Transpose || fam == ir::FamilyKind::ScatterAlong) return true;
+    if (fam == ir::FamilyKind::Transpose || fam == ir::FamilyKind::ScatterAlong || fam == ir::FamilyKind::Gather)
+      return true;
     if (fam == ir::FamilyKind::Broadcast && g.type(fn.operands[0]).numElements() > 1) return true;
   }
   return false;

@@ -32,6 +32,11 @@ bool isIndexOp(OpKind op) {
 // consumers can evaluate it at any index from idx and src (the gradient of
 // a take_along, read by the softmax cross-entropy's gradient). It reads
 // src's element once per position along the axis.
+// A gather reads its table row by the index at each position: consumers
+// can evaluate it at any index (an embedding lookup read by one step's
+// activation), reading the index once per element of the row.
+bool isGather(const ir::Graph& g, ValueId v) { return g.node(v).op == OpKind::Gather; }
+
 bool isOneHotScatter(const ir::Graph& g, ValueId v) {
   const ir::Node& n = g.node(v);
   if (n.op != OpKind::ScatterAlong) return false;
@@ -101,7 +106,7 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
     }
     FamilyKind fam = ir::opFamily(node.op);
     bool fill = fam == FamilyKind::Fill, map = fam == FamilyKind::Map,
-         index = isIndexOp(node.op) || isOneHotScatter(g, v);
+         index = isIndexOp(node.op) || isOneHotScatter(g, v) || isGather(g, v);
     if (!fill && !map && !index) continue;
     // every consumer must evaluate v through a generator (its own kernel or
     // an inlined value inside one)
@@ -127,13 +132,14 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
   // materialized instead. Users have higher ids, so one reverse pass works.
   std::vector<bool> repeated(n, false);
   for (ValueId v = g.size(); v-- > 0;) {
-    if (!inlined[v] || !(isIndexOp(g.node(v).op) || isOneHotScatter(g, v))) continue;
-    bool r = ir::opFamily(g.node(v).op) == FamilyKind::Broadcast || isOneHotScatter(g, v) || users[v].size() > 1;
+    if (!inlined[v] || !(isIndexOp(g.node(v).op) || isOneHotScatter(g, v) || isGather(g, v))) continue;
+    bool r = ir::opFamily(g.node(v).op) == FamilyKind::Broadcast || isOneHotScatter(g, v) || isGather(g, v) ||
+             users[v].size() > 1;
     for (ValueId u : users[v])
       r = r || !readsEachOnce(g.node(u).op) || repeated[u];
     repeated[v] = r;
-    ValueId o = g.node(v).operands[0];
-    if (r && inlined[o] && ir::opFamily(g.node(o).op) == FamilyKind::Map) inlined[o] = false;
+    for (ValueId o : g.node(v).operands)
+      if (r && inlined[o] && ir::opFamily(g.node(o).op) == FamilyKind::Map) inlined[o] = false;
   }
   return inlined;
 }

@@ -6,8 +6,9 @@
 // element. Roots whose loop can evaluate an operand at any index (elementwise
 // maps, reductions, broadcasts, transposes, reshapes) inline operands that are
 //   - index-only and free: constants, and broadcasts/transposes/reshapes of
-//     free or materialized values, and scatter_alongs with one index per
-//     slice (an element is src's or 0, by idx), any number of times; or
+//     free or materialized values, gathers (a table row by the index at
+//     each position) and scatter_alongs with one index per slice (an
+//     element is src's or 0, by idx), any number of times; or
 //   - elementwise computations read by exactly this one consumer, when that
 //     consumer evaluates each of their elements exactly once (a map, a
 //     reduction, a transpose or reshape chain that ends in one) - never

@@ -106,3 +106,46 @@ TEST_CASE("elementwise: a scatter_along with one index per slice evaluated in it
   checkOneHotScatter({40, 10}, 1, 10);    // small: one thread
   checkOneHotScatter({7, 30}, 0, 7);      // along the outer axis
 }
+
+namespace {
+
+// y = tanh(gather(table, idx) + x): the gather is evaluated inside the
+// consumer's kernel (passes/Fusion.h), each element the table row the
+// index names; also read by two consumers and under a matmul's epilogue
+void checkGatherInline(const Shape& tableShape, const Shape& idxShape) {
+  CAPTURE(tableShape.size());
+  CAPTURE(idxShape.size());
+  Shape outShape = idxShape;
+  outShape.insert(outShape.end(), tableShape.begin() + 1, tableShape.end());
+  Graph g;
+  Tensor table = g.input("table", tableShape);
+  Tensor idx = g.input("idx", idxShape, DType::I32);
+  Tensor x = g.input("x", outShape);
+  Module mod(g);
+  Tensor e = gather(table, idx);
+  std::vector<Tensor> ins{table, idx, x};
+  std::vector<std::pair<std::string, Tensor>> outs{{"y", tanh(e + x)}, {"z", e * x}};
+  if (outShape.size() == 2) {  // an RNN step: tanh(e + x W)
+    Tensor w = g.input("w", {outShape[1], outShape[1]});
+    ins.push_back(w);
+    outs.push_back({"r", tanh(e + matmul(x, w))});
+  }
+  mod.addFunction("f", ins, outs);
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "table", 31);
+  test::fillBoth(s, *jit, "idx", 32, 0.0f, 1.0f, static_cast<int32_t>(tableShape[0]));
+  test::fillBoth(s, *jit, "x", 33);
+  if (outShape.size() == 2) test::fillBoth(s, *jit, "w", 34);
+  s.run("f");
+  jit->run("f");
+  for (const auto& [name, t] : outs) test::checkSameBits(jit->f32("f." + name), s.output("f", name));
+}
+
+}  // namespace
+
+TEST_CASE("elementwise: a gather evaluated in its consumers equals the interpreter") {
+  checkGatherInline({65, 256}, {32});      // a char-RNN step's embedding, under the GEMM epilogue too
+  checkGatherInline({65, 256}, {2048});    // stacked: threaded rows
+  checkGatherInline({10, 3, 5}, {4, 6});   // a 3-D table and 2-D indices
+}
