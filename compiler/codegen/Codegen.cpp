@@ -283,6 +283,7 @@ Function* Emitter::emitKernel(const lower::Kernel& k) {
   scratch_ = k.scratchBytes > 0 ? f->getArg(static_cast<unsigned>(k.inputs.size() + 1)) : nullptr;
   if (ValueId mm = lower::epilogueProduct(g_, k); mm >= 0) emitEpilogueKernel(k, mm, f);
   else if (parallelLogSoftmax(k)) emitParallelLogSoftmax(k, f);
+  else if (int64_t dim = parallelReduceDim(k); dim >= 0) emitParallelReduce(k, f, dim);
   else if (bool rows = parallelRows(k); rows || parallelElementwise(k)) {
     std::vector<unsigned> args{0};
     for (size_t i = 0; i < k.inputs.size(); ++i)
@@ -424,26 +425,56 @@ void Emitter::emitGeneratorRoot(const lower::Kernel& k, Value* out) {
         b_.CreateStore(gen(n.operands[0], operandIndex(n, idx)), gep(ot, out, linear(idx, ir::stridesOf(n.type.shape))));
       });
       return;
-    case FamilyKind::Reduce: {
-      const ir::TensorType& t = g_.type(n.operands[0]);
-      bool isMax = n.op == OpKind::ReduceMax, isMin = n.op == OpKind::ReduceMin;
-      loop(n.type.numElements(), [&](Value* i) { storeF(cf(isMax ? -INFINITY : isMin ? INFINITY : 0.0), out, i); });
-      const auto& axes = n.attrs.getInts("axes");
-      ir::Shape keep = t.shape;
-      for (int64_t ax : axes) keep[ax] = 1;
-      std::vector<int64_t> os = ir::stridesOf(keep), is = ir::stridesOf(t.shape);
-      for (int64_t ax : axes) os[ax] = 0;
-      nest(t.shape, [&](const std::vector<Value*>& idx) {
-        Value* oo = linear(idx, os);
-        Value* x = gen(n.operands[0], Index{idx, linear(idx, is)});
-        Value* cur = loadF(out, oo);
-        storeF(isMax ? fmax(x, cur) : isMin ? fmin(x, cur) : b_.CreateFAdd(cur, x), out, oo);
-      });
+    case FamilyKind::Reduce:
+      emitReduceRange(n, out, 0, c64(0), c64(g_.type(n.operands[0]).shape.empty() ? 1 : g_.type(n.operands[0]).shape[0]));
       return;
-    }
     default: break;
   }
   throw ir::CompileError(fmt::format("codegen: {} is not a generator root", ir::opName(n.op)));
+}
+
+// A reduction over the inputs whose index along `dim` lies in [lo, hi):
+// their outputs are set to the identity, then every input is added (or
+// max/min-ed) into its output in row-major order. With dim 0 and the whole
+// extent this is the whole reduction; a kept dim split into ranges gives
+// each range's outputs exactly the operations of the whole.
+void Emitter::emitReduceRange(const ir::Node& n, Value* out, size_t dim, Value* lo, Value* hi) {
+  const ir::TensorType& t = g_.type(n.operands[0]);
+  bool isMax = n.op == OpKind::ReduceMax, isMin = n.op == OpKind::ReduceMin;
+  const auto& axes = n.attrs.getInts("axes");
+  ir::Shape keep = t.shape;
+  for (int64_t ax : axes) keep[ax] = 1;
+  std::vector<int64_t> os = ir::stridesOf(keep), is = ir::stridesOf(t.shape);
+  for (int64_t ax : axes) os[ax] = 0;
+  // nested loops over `shape`, dim `dim` over [lo, hi) unless it has one
+  // element there (a reduced dim in the outputs' shape; only a kept dim is
+  // ever split, so [lo, hi) is then the whole of it)
+  auto rangeNest = [&](const ir::Shape& shape, const std::function<void(const std::vector<Value*>&)>& body) {
+    std::vector<Value*> idx;
+    std::function<void(size_t)> rec = [&](size_t d) {
+      if (d == shape.size()) {
+        body(idx);
+        return;
+      }
+      auto inner = [&](Value* i) {
+        idx.push_back(i);
+        rec(d + 1);
+        idx.pop_back();
+      };
+      if (d == dim && shape[d] > 1) loopV0(b_.CreateSub(hi, lo), [&](Value* j) { inner(add(lo, j)); });
+      else loop(shape[d], inner);
+    };
+    rec(0);
+  };
+  rangeNest(keep, [&](const std::vector<Value*>& idx) {
+    storeF(cf(isMax ? -INFINITY : isMin ? INFINITY : 0.0), out, linear(idx, os));
+  });
+  rangeNest(t.shape, [&](const std::vector<Value*>& idx) {
+    Value* oo = linear(idx, os);
+    Value* x = gen(n.operands[0], Index{idx, linear(idx, is)});
+    Value* cur = loadF(out, oo);
+    storeF(isMax ? fmax(x, cur) : isMin ? fmin(x, cur) : b_.CreateFAdd(cur, x), out, oo);
+  });
 }
 
 Value* Emitter::genMap(const ir::Node& n, const Index& ix) {

@@ -190,6 +190,10 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // blocks of vecWidth_ x vecWidth_ (Families.cpp)
   void transposeBlocks(Value* src, Value* dst, int64_t rows, int64_t cols);
   bool parallelElementwise(const lower::Kernel& k);
+  // a big reduction's kept dim to split over the runtime's threads, or -1
+  int64_t parallelReduceDim(const lower::Kernel& k);
+  void emitParallelReduce(const lower::Kernel& k, Function* kernel, int64_t dim);
+  void emitReduceRange(const ir::Node& n, Value* out, size_t dim, Value* lo, Value* hi);
   // a log_softmax big enough to run its slices over the runtime's threads
   bool parallelLogSoftmax(const lower::Kernel& k);
   void emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel);

@@ -2,11 +2,14 @@
 // flat elementwise work as `.range` (the loop over an element range, noalias
 // buffers) and `.part` (a parallel_for chunk), and multi-index elementwise
 // kernels (a broadcast bias) split the same way over their outermost
-// dimension; a big log_softmax over ranges of its independent slices.
+// dimension; a big log_softmax over ranges of its independent slices, a
+// big reduction over ranges of a dim it keeps.
 // Results never depend on the chunking or the thread count.
 #include "Emitter.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace kiln::codegen::detail {
 
@@ -112,6 +115,48 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
   for (const lower::Kernel* k : members) nodes += static_cast<int64_t>(k->fused.size()) + 1;
   spreadRange(range, kernel, nargs, name, count, chunk, total >= kParallelMinElements, total * 8 * nodes);
   return kernel;
+}
+
+// A reduction over at least kParallelMinElements inputs that keeps a dim
+// of 2 or more (a bias gradient: a conv output summed per channel) runs
+// over ranges of that dim: each output element's inputs are still added in
+// row-major order, by one thread.
+int64_t Emitter::parallelReduceDim(const lower::Kernel& k) {
+  const ir::Node& n = g_.node(k.value);
+  if (ir::opFamily(n.op) != FamilyKind::Reduce || k.loopMembers > 1 || k.inPlaceInput >= 0) return -1;
+  const ir::TensorType& t = g_.type(n.operands[0]);
+  if (t.numElements() < kParallelMinElements) return -1;
+  const auto& axes = n.attrs.getInts("axes");
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end() && t.shape[d] >= 2)
+      return static_cast<int64_t>(d);
+  return -1;
+}
+
+void Emitter::emitParallelReduce(const lower::Kernel& k, Function* kernel, int64_t dim) {
+  const ir::Node& n = g_.node(k.value);
+  const ir::TensorType& t = g_.type(n.operands[0]);
+  const unsigned nargs = static_cast<unsigned>(k.inputs.size() + 1);
+  std::string name = kernel->getName().str();
+  std::vector<Type*> params(nargs, ptr_);
+  params.push_back(i64_);
+  params.push_back(i64_);
+  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
+                                     name + ".range", m_.get());
+  setAttrs(range);
+  range->addFnAttr(Attribute::NoInline);
+  markBufferArgs(range, nargs);
+  {
+    IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
+    leaf_.clear();
+    for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(static_cast<unsigned>(x + 1));
+    emitReduceRange(n, range->getArg(0), static_cast<size_t>(dim), range->getArg(nargs), range->getArg(nargs + 1));
+    b_.CreateRetVoid();
+  }
+  const int64_t extent = t.shape[static_cast<size_t>(dim)], perIndex = t.numElements() / extent;
+  const int64_t chunk = std::max<int64_t>(1, kParallelChunk / perIndex);
+  spreadRange(range, kernel, nargs, name, extent, chunk, true, t.numElements() * 4);
 }
 
 bool Emitter::parallelLogSoftmax(const lower::Kernel& k) {

@@ -149,3 +149,35 @@ TEST_CASE("elementwise: a gather evaluated in its consumers equals the interpret
   checkGatherInline({65, 256}, {2048});    // stacked: threaded rows
   checkGatherInline({10, 3, 5}, {4, 6});   // a 3-D table and 2-D indices
 }
+
+namespace {
+
+// s = sum(relu(x) * x, axes) and m = reduce_max(x, axes) over x of `shape`:
+// big reductions that keep a dim run over ranges of it; each output's
+// inputs must still be combined in row-major order
+void checkReduce(const Shape& shape, const std::vector<int64_t>& axes) {
+  CAPTURE(shape.size());
+  CAPTURE(axes.size());
+  Graph g;
+  Tensor x = g.input("x", shape);
+  Module mod(g);
+  mod.addFunction("f", {x}, {{"s", sum(relu(x) * x, axes, true)}, {"m", reduceMax(x, axes)}});
+  interp::Session s(g.ir());
+  auto jit = jit::compile(mod);
+  test::fillBoth(s, *jit, "x", 41);
+  s.run("f");
+  jit->run("f");
+  test::checkSameBits(jit->f32("f.s"), s.output("f", "s"));
+  test::checkSameBits(jit->f32("f.m"), s.output("f", "m"));
+}
+
+}  // namespace
+
+TEST_CASE("elementwise: threaded reductions equal the interpreter at every split of a kept dim") {
+  checkReduce({64, 32, 28, 28}, {0, 2, 3});  // a conv bias gradient: 32 channels over the threads
+  checkReduce({2048, 256}, {0});             // a bias gradient: kept dim 1
+  checkReduce({2048, 65}, {1});              // row sums: kept dim 0
+  checkReduce({3, 40000}, {1});              // 3 rows: fewer indices than threads
+  checkReduce({100000}, {0});                // a full reduction: nothing kept, one thread
+  checkReduce({40, 100}, {0});               // 4,000 elements: below the threshold
+}
