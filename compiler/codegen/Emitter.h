@@ -198,6 +198,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   bool parallelLogSoftmax(const lower::Kernel& k);
   void emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel);
   void emitLogSoftmaxRows(const ir::Node& n, Value* out, Value* in, Value* lo, Value* hi);
+  Function* rangeFunction(const std::string& name, unsigned nargs);
   void spreadRange(Function* range, Function* kernel, unsigned nargs, const std::string& name, int64_t count,
                    int64_t chunk, bool parallel, int64_t cost);
   bool parallelRows(const lower::Kernel& k);

@@ -21,6 +21,21 @@ using ir::FamilyKind;
 static constexpr int64_t kParallelMinElements = 32768;
 static constexpr int64_t kParallelChunk = 8192;
 
+// `name.range(ptrs..., lo, hi)`: nargs noalias buffer pointers, then the
+// range of whatever the caller's loop runs over; not inlined (the `.part`
+// functions and the kernel call it)
+Function* Emitter::rangeFunction(const std::string& name, unsigned nargs) {
+  std::vector<Type*> params(nargs, ptr_);
+  params.push_back(i64_);
+  params.push_back(i64_);
+  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
+                                     name + ".range", m_.get());
+  setAttrs(range);
+  range->addFnAttr(Attribute::NoInline);
+  markBufferArgs(range, nargs);
+  return range;
+}
+
 bool Emitter::parallelElementwise(const lower::Kernel& k) {
   return lower::isFlatElementwise(g_, k) && g_.type(k.value).numElements() >= kParallelMinElements;
 }
@@ -59,14 +74,7 @@ Function* Emitter::emitFlatLoop(const std::vector<const lower::Kernel*>& members
   const int64_t rowElems = rows ? total / shape[0] : 1;
   const int64_t count = rows ? shape[0] : total;  // what the range runs over
   const int64_t chunk = rows ? std::max<int64_t>(1, kParallelChunk / rowElems) : kParallelChunk;
-  std::vector<Type*> rparams(nargs, ptr_);
-  rparams.push_back(i64_);
-  rparams.push_back(i64_);
-  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), rparams, false), Function::InternalLinkage,
-                                     name + ".range", m_.get());
-  setAttrs(range);
-  range->addFnAttr(Attribute::NoInline);
-  markBufferArgs(range, nargs);
+  Function* range = rangeFunction(name, nargs);
   {
     IRBuilderBase::InsertPointGuard guard(b_);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
@@ -138,14 +146,7 @@ void Emitter::emitParallelReduce(const lower::Kernel& k, Function* kernel, int64
   const ir::TensorType& t = g_.type(n.operands[0]);
   const unsigned nargs = static_cast<unsigned>(k.inputs.size() + 1);
   std::string name = kernel->getName().str();
-  std::vector<Type*> params(nargs, ptr_);
-  params.push_back(i64_);
-  params.push_back(i64_);
-  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
-                                     name + ".range", m_.get());
-  setAttrs(range);
-  range->addFnAttr(Attribute::NoInline);
-  markBufferArgs(range, nargs);
+  Function* range = rangeFunction(name, nargs);
   {
     IRBuilderBase::InsertPointGuard guard(b_);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
@@ -172,11 +173,7 @@ void Emitter::emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel) {
   int64_t outer, len, inner;
   ir::splitAxis(n.type.shape, n.attrs.getInt("axis"), outer, len, inner);
   std::string name = kernel->getName().str();
-  Function* range = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, ptr_, i64_, i64_}, false),
-                                     Function::InternalLinkage, name + ".range", m_.get());
-  setAttrs(range);
-  range->addFnAttr(Attribute::NoInline);
-  markBufferArgs(range, 2);
+  Function* range = rangeFunction(name, 2);
   {
     IRBuilderBase::InsertPointGuard guard(b_);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
