@@ -175,7 +175,8 @@ void checkReduce(const Shape& shape, const std::vector<int64_t>& axes) {
 
 TEST_CASE("elementwise: threaded reductions equal the interpreter at every split of a kept dim") {
   checkReduce({64, 32, 28, 28}, {0, 2, 3});  // a conv bias gradient: 32 channels over the threads
-  checkReduce({2048, 256}, {0});             // a bias gradient: kept dim 1
+  checkReduce({2048, 256}, {0});             // a bias gradient: kept dim 1 is the innermost, one thread
+  checkReduce({40, 64, 16}, {1});            // kept dim 0 over runs of 64 x 16 floats
   checkReduce({2048, 65}, {1});              // row sums: kept dim 0
   checkReduce({3, 40000}, {1});              // 3 rows: fewer indices than threads
   checkReduce({100000}, {0});                // a full reduction: nothing kept, one thread
