@@ -27,16 +27,16 @@ bool isIndexOp(OpKind op) {
   return f == FamilyKind::Broadcast || f == FamilyKind::Transpose || f == FamilyKind::Copy;
 }
 
-// A scatter_along with one index per slice (idx's extent along the axis is
-// 1): element j of a slice is src's element if idx says j, else 0, so its
-// consumers can evaluate it at any index from idx and src (the gradient of
-// a take_along, read by the softmax cross-entropy's gradient). It reads
-// src's element once per position along the axis.
 // A gather reads its table row by the index at each position: consumers
 // can evaluate it at any index (an embedding lookup read by one step's
 // activation), reading the index once per element of the row.
 bool isGather(const ir::Graph& g, ValueId v) { return g.node(v).op == OpKind::Gather; }
 
+// A scatter_along with one index per slice (idx's extent along the axis is
+// 1): element j of a slice is src's element if idx says j, else 0, so its
+// consumers can evaluate it at any index from idx and src (the gradient of
+// a take_along, read by the softmax cross-entropy's gradient). It reads
+// src's element once per position along the axis.
 bool isOneHotScatter(const ir::Graph& g, ValueId v) {
   const ir::Node& n = g.node(v);
   if (n.op != OpKind::ScatterAlong) return false;
