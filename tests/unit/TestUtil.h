@@ -60,6 +60,23 @@ inline void checkSameBits(const float* got, const HostTensor& want) {
   CHECK_MESSAGE(mismatches == 0, mismatches, " mismatches, the first at element ", first);
 }
 
+// Compiles `mod` (JIT, default options), lets `fill` give the interpreter
+// and the compiled module the same inputs (fillBoth), runs function `fn` on
+// both and checks each of `outputs` (f32) bit for bit.
+inline void checkSameBitsAsInterpreter(const Module& mod, const std::vector<std::string>& outputs,
+                                       const std::function<void(interp::Session&, jit::CompiledModule&)>& fill,
+                                       const std::string& fn = "f") {
+  interp::Session s(mod.ir());
+  auto jit = jit::compile(mod);
+  fill(s, *jit);
+  s.run(fn);
+  jit->run(fn);
+  for (const std::string& o : outputs) {
+    CAPTURE(o);
+    checkSameBits(jit->f32(fn + "." + o), s.output(fn, o));
+  }
+}
+
 inline float maxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   float m = 0;

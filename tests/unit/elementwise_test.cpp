@@ -21,13 +21,10 @@ void checkBiasRelu(const Shape& shape, const Shape& bshape) {
   Tensor b = g.input("b", bshape);
   Module mod(g);
   mod.addFunction("f", {x, b}, {{"y", relu(x + broadcastTo(b, shape)) * 0.5 - x}});
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "x", 11);
-  test::fillBoth(s, *jit, "b", 12);
-  s.run("f");
-  jit->run("f");
-  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+  test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "x", 11);
+    test::fillBoth(s, m, "b", 12);
+  });
 }
 
 }  // namespace
@@ -50,12 +47,8 @@ void checkLogSoftmax(const Shape& shape, int64_t axis) {
   Tensor x = g.input("x", shape);
   Module mod(g);
   mod.addFunction("f", {x}, {{"y", logSoftmax(x * 3.0, axis)}});
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "x", 13);
-  s.run("f");
-  jit->run("f");
-  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+  test::checkSameBitsAsInterpreter(mod, {"y"},
+                                   [](interp::Session& s, jit::CompiledModule& m) { test::fillBoth(s, m, "x", 13); });
 }
 
 }  // namespace
@@ -85,18 +78,14 @@ void checkOneHotScatter(const Shape& shape, int64_t axis, int32_t classes) {
   Module mod(g);
   Tensor sc = scatterAlongAxis(src, idx, axis, shape);
   mod.addFunction("f", {src, idx}, {{"y", exp(sc) * 2.0 - 1.0}, {"n", -sc}, {"s", sum(sc * 3.0, {axis}, true)}});
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "src", 21);
-  test::fillBoth(s, *jit, "idx", 22, 0.0f, 1.0f, classes);
-  // a -0 among the sources: the scatter adds it to +0
-  s.source("src").f[0] = -0.0f;
-  jit->f32("src")[0] = -0.0f;
-  s.run("f");
-  jit->run("f");
-  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
-  test::checkSameBits(jit->f32("f.n"), s.output("f", "n"));  // -(+0) = -0: shows a kept -0
-  test::checkSameBits(jit->f32("f.s"), s.output("f", "s"));
+  // n: -(+0) = -0 shows whether a -0 source was kept
+  test::checkSameBitsAsInterpreter(mod, {"y", "n", "s"}, [&](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "src", 21);
+    test::fillBoth(s, m, "idx", 22, 0.0f, 1.0f, classes);
+    // a -0 among the sources: the scatter adds it to +0
+    s.source("src").f[0] = -0.0f;
+    m.f32("src")[0] = -0.0f;
+  });
 }
 
 }  // namespace
@@ -131,15 +120,14 @@ void checkGatherInline(const Shape& tableShape, const Shape& idxShape) {
     outs.push_back({"r", tanh(e + matmul(x, w))});
   }
   mod.addFunction("f", ins, outs);
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "table", 31);
-  test::fillBoth(s, *jit, "idx", 32, 0.0f, 1.0f, static_cast<int32_t>(tableShape[0]));
-  test::fillBoth(s, *jit, "x", 33);
-  if (outShape.size() == 2) test::fillBoth(s, *jit, "w", 34);
-  s.run("f");
-  jit->run("f");
-  for (const auto& [name, t] : outs) test::checkSameBits(jit->f32("f." + name), s.output("f", name));
+  std::vector<std::string> names;
+  for (const auto& [name, t] : outs) names.push_back(name);
+  test::checkSameBitsAsInterpreter(mod, names, [&](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "table", 31);
+    test::fillBoth(s, m, "idx", 32, 0.0f, 1.0f, static_cast<int32_t>(tableShape[0]));
+    test::fillBoth(s, m, "x", 33);
+    if (outShape.size() == 2) test::fillBoth(s, m, "w", 34);
+  });
 }
 
 }  // namespace
@@ -162,13 +150,8 @@ void checkReduce(const Shape& shape, const std::vector<int64_t>& axes) {
   Tensor x = g.input("x", shape);
   Module mod(g);
   mod.addFunction("f", {x}, {{"s", sum(relu(x) * x, axes, true)}, {"m", reduceMax(x, axes)}});
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "x", 41);
-  s.run("f");
-  jit->run("f");
-  test::checkSameBits(jit->f32("f.s"), s.output("f", "s"));
-  test::checkSameBits(jit->f32("f.m"), s.output("f", "m"));
+  test::checkSameBitsAsInterpreter(mod, {"s", "m"},
+                                   [](interp::Session& s, jit::CompiledModule& m) { test::fillBoth(s, m, "x", 41); });
 }
 
 }  // namespace

@@ -40,15 +40,12 @@ void checkEpilogue(const EpiCase& c) {
   Module mod(g);
   Tensor y = tanh(matmul(a, b, c.ta, c.tb) + broadcastTo(bias, {c.m, c.n}) + r) * 0.5 - r;
   mod.addFunction("f", {a, b, bias, r}, {{"y", y}});
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "a", 1);
-  test::fillBoth(s, *jit, "b", 2);
-  test::fillBoth(s, *jit, "bias", 3);
-  test::fillBoth(s, *jit, "r", 4);
-  s.run("f");
-  jit->run("f");
-  test::checkSameBits(jit->f32("f.y"), s.output("f", "y"));
+  test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "a", 1);
+    test::fillBoth(s, m, "b", 2);
+    test::fillBoth(s, m, "bias", 3);
+    test::fillBoth(s, m, "r", 4);
+  });
 }
 
 }  // namespace
@@ -108,13 +105,12 @@ void checkNotFused(const std::function<std::vector<std::pair<std::string, Tensor
   passes::runPasses(ig, passes::defaultPipeline(), true);
   lower::ModulePlan p = lower::planModule(ig);
   for (const lower::Kernel& k : p.functions[0].kernels) CHECK(lower::epilogueProduct(ig, k) < 0);
-  interp::Session s(g.ir());
-  auto jit = jit::compile(mod);
-  test::fillBoth(s, *jit, "a", 5);
-  test::fillBoth(s, *jit, "w", 6);
-  s.run("f");
-  jit->run("f");
-  for (const auto& [name, t] : outs) test::checkSameBits(jit->f32("f." + name), s.output("f", name));
+  std::vector<std::string> names;
+  for (const auto& [name, t] : outs) names.push_back(name);
+  test::checkSameBitsAsInterpreter(mod, names, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "a", 5);
+    test::fillBoth(s, m, "w", 6);
+  });
 }
 
 }  // namespace
