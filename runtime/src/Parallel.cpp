@@ -11,9 +11,19 @@
 // of the others'. So a call repeated with the same n (an optimizer update's
 // chunks, a GEMM's panels, every training step) gives each thread the same
 // items as last time, whose data is still in its core's cache, while a
-// thread that starts late still loses no time (its range is taken over).
+// thread that starts late still loses no time (its range is taken over,
+// and the caller waits for the items, not for every worker to check in).
 // Against one shared counter, back to back at 2 threads: char_rnn's step
 // 6.8 -> 6.35 ms, seq2seq's 5.8 -> 5.4 ms, sgemm 1024^3 +3%.
+//
+// Where a worker starts: Linux placed each new worker on its creator's CPU
+// and its load balancer moved it 11-13 ms later (measured with sched_getcpu
+// on this project's 2-core VM). Until then the two shared a core, and the
+// worker took no GEMM tile: a fresh process's first ~50 sgemm 256^3 calls
+// ran at 1-thread speed. So a worker first restricts itself to the CPUs
+// other than its creator's (which moves it at once), then gives itself the
+// whole mask back, so the scheduler may still move it anywhere later. Best
+// effort: any failure leaves it where it is.
 //
 // The sleep handshake: a worker counts itself in `sleepers_` under the mutex
 // before it checks the generation and waits; a caller bumps the generation
@@ -28,6 +38,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <pthread.h>
+#include <sched.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +56,28 @@ int readThreads() {
     long v = std::strtol(env, &end, 10);
     if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
   }
+  // the CPUs this process may run on (taskset, a container's cpuset), which
+  // can be fewer than the machine's
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) > 0) return CPU_COUNT(&mask);
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+// Moves the calling thread (worker `t`, 1-based) off CPU `avoid` (its
+// creator's, or -1 if unknown): onto the t-th of the other CPUs it may use,
+// round robin, then hands it back its whole affinity mask.
+void leaveCreatorsCpu(int t, int avoid) {
+  cpu_set_t all;
+  if (avoid < 0 || sched_getaffinity(0, sizeof all, &all) != 0) return;
+  std::vector<int> others;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &all) && c != avoid) others.push_back(c);
+  if (others.empty()) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(others[static_cast<size_t>(t - 1) % others.size()], &one);
+  if (sched_setaffinity(0, sizeof one, &one) == 0) sched_setaffinity(0, sizeof all, &all);
 }
 
 // one spin step: a pause instruction (leaves the core's other hyperthread
@@ -67,7 +98,12 @@ thread_local bool inItem = false;
 class Pool {
 public:
   explicit Pool(int n) : ranges_(static_cast<size_t>(n)) {
-    for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { work(t); });
+    const int creator = sched_getcpu();
+    for (int t = 1; t < n; ++t)
+      workers_.emplace_back([this, t, creator] {
+        leaveCreatorsCpu(t, creator);
+        work(t);
+      });
   }
   ~Pool() {
     {
@@ -79,25 +115,24 @@ public:
     for (std::thread& t : workers_) t.join();
   }
 
-  // false if another caller holds the pool
+  // false if another caller holds the pool (or n is too big for a cursor)
   bool run(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
+    if (n > kMaxItems) return false;
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     fn_ = fn;
     ctx_ = ctx;
+    done_.store(0, std::memory_order_relaxed);
     const int64_t t = static_cast<int64_t>(ranges_.size());
-    for (int64_t r = 0; r < t; ++r) {
-      ranges_[r].next.store(n * r / t, std::memory_order_relaxed);
-      ranges_[r].end = n * (r + 1) / t;
-    }
-    pending_.store(static_cast<int64_t>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1);  // seq_cst: publishes the above, and orders the read of sleepers_
+    for (int64_t r = 0; r < t; ++r)  // release: a claim from this cursor sees fn_, ctx_, done_
+      ranges_[r].cursor.store(pack(n * r / t, n * (r + 1) / t), std::memory_order_release);
+    generation_.fetch_add(1);  // seq_cst: orders the read of sleepers_
     if (sleepers_.load() > 0) {
       { std::lock_guard<std::mutex> lock(m_); }
       cv_.notify_all();
     }
     drain(0);
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    for (int spin = 0; done_.load(std::memory_order_acquire) != n; ++spin) {
       if (spin < kSpinPauses) relax();
       else std::this_thread::yield();
     }
@@ -113,14 +148,37 @@ private:
   static constexpr int kSpinPauses = 100;
   static constexpr int kSpinYields = 2000;
 
-  // thread `self`'s own range, then the rest of the others' in turn
+  // A cursor is one word, next item << 32 | end, so that one fetch_add
+  // claims item `next` of whatever call the cursor holds now: a worker that
+  // wakes late, after the call it woke for has ended, claims nothing
+  // (every cursor is at its end) or an item of the current call, never an
+  // index of the old call run with the new call's function.
+  static constexpr int64_t kMaxItems = (int64_t(1) << 31) - 1;
+  static constexpr uint64_t kNextOne = uint64_t(1) << 32;
+  static uint64_t pack(int64_t next, int64_t end) {
+    return static_cast<uint64_t>(next) << 32 | static_cast<uint64_t>(end);
+  }
+
+  // Thread `self`'s own range, then the rest of the others' in turn; then
+  // counts the items it ran into done_. The caller waits for done_ to reach
+  // the call's n, not for the workers to check in: a worker the OS has not
+  // run yet (another process on its core, a VM's stalled vCPU) holds nothing
+  // up, since its items are taken over.
   void drain(size_t self) {
     inItem = true;
+    int64_t ran = 0;
     for (size_t k = 0; k < ranges_.size(); ++k) {
       Range& r = ranges_[(self + k) % ranges_.size()];
-      for (int64_t i; (i = r.next.fetch_add(1)) < r.end;) fn_(ctx_, i);
+      for (;;) {
+        const uint64_t c = r.cursor.fetch_add(kNextOne, std::memory_order_acquire);
+        const int64_t i = static_cast<int64_t>(c >> 32), end = static_cast<int64_t>(c & 0xffffffffu);
+        if (i >= end) break;
+        fn_(ctx_, i);
+        ++ran;
+      }
     }
     inItem = false;
+    if (ran) done_.fetch_add(ran, std::memory_order_release);
   }
 
   void work(size_t self) {
@@ -142,7 +200,6 @@ private:
       seen = g;
       if (stop_.load()) return;
       drain(self);
-      pending_.fetch_sub(1, std::memory_order_release);
     }
   }
 
@@ -151,11 +208,10 @@ private:
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
   struct alignas(64) Range {  // one cache line per cursor
-    std::atomic<int64_t> next{0};
-    int64_t end = 0;
+    std::atomic<uint64_t> cursor{0};
   };
   std::vector<Range> ranges_;  // one per thread, the caller's first
-  std::atomic<int64_t> pending_{0};
+  alignas(64) std::atomic<int64_t> done_{0};  // items of the current call finished
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   void (*fn_)(void*, int64_t) = nullptr;

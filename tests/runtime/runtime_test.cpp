@@ -806,6 +806,38 @@ TEST_CASE("parallel_for runs every item exactly once, from one caller or two at 
   CHECK(kiln::rt::threads() >= 1);
 }
 
+// Back-to-back calls with different functions, contexts and item counts: a
+// worker that wakes late (after the call it woke for has ended) must claim
+// nothing or an item of the current call, run with the current call's
+// function and context. Run at 2 threads and at 3 (more threads than this
+// machine's cores, so workers are often descheduled mid-call).
+TEST_CASE("parallel_for: late workers never run an old call's items with a new call's function") {
+  struct Call {
+    int64_t n;
+    std::vector<std::atomic<int>> hits;
+    std::atomic<int> outOfRange{0};
+    explicit Call(int64_t n) : n(n), hits(static_cast<size_t>(n)) {}
+  };
+  auto body = [](void* ctx, int64_t i) {
+    auto& c = *static_cast<Call*>(ctx);
+    if (i < 0 || i >= c.n) c.outOfRange.fetch_add(1);
+    else c.hits[static_cast<size_t>(i)].fetch_add(1);
+  };
+  auto other = [](void* ctx, int64_t i) { static_cast<Call*>(ctx)->hits[static_cast<size_t>(i)].fetch_add(2); };
+  Call a(3), b(17), c(2);
+  constexpr int kRounds = 3000;
+  for (int r = 0; r < kRounds; ++r) {
+    kiln_rt_parallel_for(a.n, body, &a, int64_t(1) << 30);
+    kiln_rt_parallel_for(b.n, body, &b, int64_t(1) << 30);
+    kiln_rt_parallel_for(c.n, other, &c, int64_t(1) << 30);
+  }
+  CHECK(a.outOfRange.load() == 0);
+  CHECK(b.outOfRange.load() == 0);
+  for (auto* call : {&a, &b})
+    for (auto& h : call->hits) CHECK(h.load() == kRounds);
+  for (auto& h : c.hits) CHECK(h.load() == 2 * kRounds);
+}
+
 // A forked child has none of the pool's worker threads: its parallel_for
 // must run the items itself, not wait for workers forever.
 TEST_CASE("parallel_for after fork runs in the child instead of waiting for absent workers") {
