@@ -549,10 +549,12 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
         Value* old = b_.CreateMaskedLoad(vt, cPtr(row, v), Align(4), masks[static_cast<size_t>(v)], zero);
         b_.CreateStore(b_.CreateSelect(first, zero, old), acc[static_cast<size_t>(row * NV + v)]);
       }
-    // A(i0 + row, k0 + kk) = aBase[row * aRowStride + kk * aKStride]
+    // A(i0 + row, k0 + kk) = aBase[row * aRowStride + kk * aKStride]; in
+    // k-major packing row i0 is lane i0 mod 8 of micro-panel i0 / 8 (a row
+    // tail's 2- or 1-row piece starts mid-panel, after the 4-row piece)
+    Value* kMajorAt = add(mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8), b_.CreateURem(i0, c64(kMR)));
     Value* aBase = b_.CreateSelect(
-        packA,
-        gep(f32_, Ap, b_.CreateSelect(aKMajor, mulc(b_.CreateMul(udivc(i0, kMR), KCs), 8), b_.CreateMul(i0, aLp))),
+        packA, gep(f32_, Ap, b_.CreateSelect(aKMajor, kMajorAt, b_.CreateMul(i0, aLp))),
         gep(f32_, A, add(b_.CreateMul(i0, sAi), b_.CreateMul(k0, sAk))));
     Value* aRowStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(1), aLp), sAi);
     Value* aKStride = b_.CreateSelect(packA, b_.CreateSelect(aKMajor, c64(8), c64(1)), sAk);

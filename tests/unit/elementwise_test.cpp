@@ -165,3 +165,13 @@ TEST_CASE("elementwise: threaded reductions equal the interpreter at every split
   checkReduce({100000}, {0});                // a full reduction: nothing kept, one thread
   checkReduce({40, 100}, {0});               // 4,000 elements: below the threshold
 }
+
+// More reduction shapes: kept extents that split unevenly over the threads,
+// several trailing reduced dims, reduced dims on both sides of a kept one.
+TEST_CASE("elementwise: reductions of uneven and mixed shapes equal the interpreter") {
+  checkReduce({64, 19, 28, 28}, {0, 2, 3});  // 19 channels over the threads
+  checkReduce({2051, 65}, {1});              // row sums, an odd number of rows
+  checkReduce({9, 4, 30}, {1, 2});           // two trailing reduced dims, one thread
+  checkReduce({5, 12, 6, 7}, {0, 2, 3});     // a reduced dim before the kept one, one thread
+  checkReduce({3, 8, 2, 5}, {0, 3});         // kept, kept, reduced on both sides
+}

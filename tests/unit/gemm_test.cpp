@@ -95,6 +95,18 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
   checkGemm({1, 101, 1024, 130, false, true});
 }
 
+// Row tails of a packed transposed A (k-major micro-panels of 8 rows, used
+// with 4 or more panels): M mod 8 of 3, 5, 6 and 7 runs a 2- or 1-row piece
+// that starts mid-panel, after the 4-row (or 2-row) piece. Until 2026-11-23
+// those pieces read the panel's first rows instead: wrong results, silently.
+TEST_CASE("gemm: row tails of a packed transposed A start at their own lane of the micro-panel") {
+  const GemmCase shapes[] = {
+      {1, 806, 64, 196, true, false}, {1, 103, 300, 130, true, false}, {1, 135, 70, 200, true, true},
+      {1, 11, 40, 97, true, false},   {1, 13, 33, 128, true, true},    {1, 262, 17, 160, true, false},
+  };
+  for (const GemmCase& c : shapes) checkGemm(c);
+}
+
 // With at most 48 rows, untransposed B in full panels and A read in place,
 // nothing is packed and k is one block that each tile passes in 256-deep
 // slices, storing and reloading C between them. Shapes: k just over one
