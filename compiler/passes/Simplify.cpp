@@ -4,11 +4,11 @@
 // run. A rewrite either maps a value onto an existing one or emits a
 // replacement in its place; values left unused are dce's job.
 //
-// Exactness: every rewrite gives bit-identical results except two, which are
-// documented where they are made: `x + 0 -> x` keeps a -0 that the add
+// Exactness: every rewrite gives bit-identical results except three, which
+// are documented where they are made: `x + 0 -> x` keeps a -0 that the add
 // would have turned into +0 (kiln treats the sign of zero as insignificant,
-// like -fno-signed-zeros), and `sum(broadcast(x)) -> x * n` rounds once where
-// the sum rounded n times.
+// like -fno-signed-zeros), the pool-gradient rewrite may turn a -0 into +0,
+// and `sum(broadcast(x)) -> x * n` rounds once where the sum rounded n times.
 //
 // Not rewritten on purpose:
 //   exp(log(x)) -> x   not exact: expf(logf(x)) differs from x in the last
@@ -22,6 +22,7 @@
 
 #include "Passes.h"
 #include "Rewrite.h"
+#include "ir/Shapes.h"
 
 namespace kiln::passes {
 namespace {
@@ -84,7 +85,7 @@ private:
         if (isSplat(ops[1], 1.0f)) return ops[0];
         // 1 * x -> x (the same, with the operands swapped: mul is commutative)
         if (ir::isCommutative(n.op) && isSplat(ops[0], 1.0f)) return ops[1];
-        return -1;
+        return simplifyPoolGradTimesStep(n);
       case OpKind::Add:
         // x + 0 -> x (exact except -0 + +0 = +0, where the rewrite keeps -0;
         // for a -0 constant it is exact: x + -0 == x for every x)
@@ -184,6 +185,55 @@ private:
       changed = true;
     }
     return changed ? emitLike(n, std::move(r)) : -1;
+  }
+
+  // maxpool2d_grad(x, dy) * step(x) -> maxpool2d_grad(x, dy * step(maxpool2d(x)))
+  // for windows that do not overlap (stride >= kernel, no padding): the
+  // relu-then-pool backward of every CNN. The gradient is nonzero only at
+  // each window's first maximum p, where x[p] is the window's pooled value,
+  // so step(x[p]) = step(y) and the step can be applied to dy, a quarter of
+  // the size, before the routing; the full-size multiply (reading two
+  // tensors and writing a third) goes, and maxpool2d(x) is the forward's own
+  // (cse merges it). Exact except the sign of zero: at a maximum whose step
+  // is 0, (0 + dy) * 0 is -0 for a negative dy where 0 + dy * 0 is +0 (kiln
+  // treats the sign of zero as insignificant, as for x + 0 -> x); dy inf or
+  // NaN gives NaN both ways. Overlapping windows would sum several dy at one
+  // position, and inf * 0 of an overflowed sum is not 0 + ...: not rewritten.
+  ValueId simplifyPoolGradTimesStep(const Node& n) {
+    for (int side = 0; side < 2; ++side) {
+      const Node grad = rb_.node(n.operands[static_cast<size_t>(side)]);  // copies: emitting may move nodes
+      const Node& step = rb_.node(n.operands[static_cast<size_t>(1 - side)]);
+      if (grad.op != OpKind::MaxPool2dGrad || step.op != OpKind::Step || step.operands[0] != grad.operands[0] ||
+          grad.type != n.type || step.type != n.type)
+        continue;
+      ir::ConvGeom geom = ir::convGeom(grad.attrs);
+      bool disjoint = true;
+      for (int d = 0; d < 2; ++d)
+        disjoint &= geom.pad[d] == 0 && geom.stride[d] >= geom.kernel[d] && geom.dilation[d] == 1;
+      if (!disjoint) continue;
+      ValueId x = grad.operands[0], dy = grad.operands[1];
+      const ir::TensorType pooled = type(dy);
+      Node pool;
+      pool.op = OpKind::MaxPool2d;
+      pool.type = pooled;
+      pool.operands = {x};
+      pool.attrs = grad.attrs;
+      ValueId y = emitLike(n, std::move(pool));
+      Node st;
+      st.op = OpKind::Step;
+      st.type = pooled;
+      st.operands = {y};
+      ValueId sy = emitLike(n, std::move(st));
+      Node m;
+      m.op = OpKind::Mul;
+      m.type = pooled;
+      m.operands = {dy, sy};
+      ValueId dyStep = emitLike(n, std::move(m));
+      Node r = grad;
+      r.operands = {x, dyStep};
+      return emitLike(n, std::move(r));
+    }
+    return -1;
   }
 
   // sum(broadcast(x), axes = the broadcast axes) -> reshape(x) * n, n being

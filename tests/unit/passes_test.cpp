@@ -368,3 +368,50 @@ TEST_CASE("passes: stack turns the unrolled RNN's per-step loss ops into one op 
     for (size_t i = 0; i < want.size(); ++i) checkTensors(got[i], want[i], true, fmt::format("seed {} root {}", seed, i));
   }
 }
+
+// simplify's maxpool2d_grad(x, dy) * step(x) -> maxpool2d_grad(x, dy *
+// step(maxpool2d(x))) (non-overlapping windows): the relu-then-pool backward
+// gives the same gradient up to the sign of zero, on inputs with ties,
+// zeros, negatives, a NaN and infinite upstream gradients; overlapping
+// windows keep the full-size multiply.
+TEST_CASE("passes: the pool-gradient rewrite keeps relu-then-pool gradients, up to the sign of zero") {
+  for (int64_t stride : {2, 1}) {  // disjoint 2 x 2 windows, then overlapping ones
+    CAPTURE(stride);
+    Graph g;
+    Module m(g);
+    Tensor x = g.input("x", {2, 3, 8, 8});
+    Tensor y = maxPool2d(relu(x), {2, 2}, {stride, stride});
+    Tensor w = g.input("w", g.ir().type(y.id()).shape);
+    Tensor dx = grad(sum(y * w), {x})[0];
+    m.addFunction("f", {x, w}, {{"dx", dx}});
+    ir::Graph before = g.ir(), after = g.ir();
+    passes::runPasses(after, {"simplify", "cse", "dce"}, true);
+    int fullMuls = 0;  // multiplies of x's size
+    for (const ir::Node& n : after.nodes()) fullMuls += n.op == ir::OpKind::Mul && n.type.shape == Shape{2, 3, 8, 8};
+    CHECK(fullMuls == (stride == 2 ? 0 : 1));
+    HostTensor xs = HostTensor::zeros(before.type(before.findSource("x")));
+    HostTensor ws = HostTensor::zeros(before.type(before.findSource("w")));
+    const float xv[] = {-1.0f, 0.0f, 0.5f, 0.5f, 1.0f, 2.0f, -0.0f};  // ties, zeros of both signs, negatives
+    for (int64_t i = 0; i < xs.size(); ++i) xs.f[static_cast<size_t>(i)] = xv[(i * 7 + i / 5) % 7];
+    xs.f[10] = NAN;
+    const float wv[] = {1.5f, -2.0f, 0.0f, -0.0f, -3.0f, INFINITY, 0.25f};
+    for (int64_t i = 0; i < ws.size(); ++i) ws.f[static_cast<size_t>(i)] = wv[(i * 3 + i / 4) % 7];
+    std::map<std::string, HostTensor> src{{"x", xs}, {"w", ws}};
+    auto run = [&](const ir::Graph& gr) {
+      std::map<ir::ValueId, HostTensor> bound;
+      for (const auto& [name, t] : src) bound[gr.findSource(name)] = t;
+      return interp::evaluate(gr, {gr.functions()[0].outputs[0].value}, bound)[0];
+    };
+    HostTensor want = run(before), got = run(after);
+    REQUIRE(got.f.size() == want.f.size());
+    int64_t differ = 0, signedZeros = 0;
+    for (size_t k = 0; k < want.f.size(); ++k) {
+      float a = got.f[k], b = want.f[k];
+      if (sameBits(a, b)) continue;
+      if (a == 0.0f && b == 0.0f) ++signedZeros;
+      else ++differ;
+    }
+    CHECK(differ == 0);
+    if (stride == 1) CHECK(signedZeros == 0);  // not rewritten: bit for bit
+  }
+}
