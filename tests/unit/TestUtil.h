@@ -37,6 +37,17 @@ inline void fillRandom(HostTensor& t, uint64_t stream, float lo = -1.0f, float h
   }
 }
 
+// Seeded integers for the random-shape tests: next(lo, hi) is uniform-ish
+// in [lo, hi], the same sequence for the same seed on every machine (a
+// 64-bit LCG, its high bits).
+struct SeededInts {
+  uint64_t state;
+  int64_t operator()(int64_t lo, int64_t hi) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
+  }
+};
+
 // Fills source `name` of the interpreter session with fillRandom's values
 // and copies them into the compiled module's buffer of the same name, so
 // both sides start from the same bits.

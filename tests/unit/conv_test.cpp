@@ -163,11 +163,7 @@ TEST_CASE("conv: pooling kernels and their gradients equal the interpreter bit f
 // images up to 40 x 40), forward and both gradients. 120 such shapes (two
 // seeds) passed, checked once, when the GEMM's random-shape test found a bug.
 TEST_CASE("conv: random shapes equal the interpreter bit for bit") {
-  uint64_t state = 4242;
-  auto next = [&](int64_t lo, int64_t hi) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
-  };
+  test::SeededInts next{4242};
   for (int i = 0; i < 16; ++i) {
     int64_t groups = next(0, 3) == 0 ? next(1, 3) : 1;
     int64_t cin = groups * next(1, 40), cout = groups * next(1, 70);

@@ -126,11 +126,7 @@ TEST_CASE("epilogue: a matmul read by several kernels, a reduction or a broadcas
 // 300, a quarter with K = 1024. 120 such shapes (two seeds, 2 and 3
 // threads) passed once.
 TEST_CASE("epilogue: random shapes equal the interpreter bit for bit") {
-  uint64_t state = 2026;
-  auto next = [&](int64_t lo, int64_t hi) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
-  };
+  test::SeededInts next{2026};
   for (int i = 0; i < 16; ++i) {
     EpiCase c{next(1, 300), next(1, 600), next(1, 300), next(0, 1) == 1, next(0, 1) == 1};
     if (next(0, 3) == 0) c.k = 1024;

@@ -148,11 +148,7 @@ TEST_CASE("gemm: a transpose kernel equals the interpreter at block edges") {
 // 300, a third with K = 1024 and some batched. The hand-picked cases above
 // missed the packed-A row-tail bug; 150 such shapes pass, checked once.
 TEST_CASE("gemm: random shapes equal the interpreter bit for bit") {
-  uint64_t state = 12345;
-  auto next = [&](int64_t lo, int64_t hi) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
-  };
+  test::SeededInts next{12345};
   for (int i = 0; i < 30; ++i) {
     GemmCase c{1, next(1, 300), next(1, 600), next(1, 300), next(0, 1) == 1, next(0, 1) == 1};
     if (next(0, 3) == 0) c.k = 1024;

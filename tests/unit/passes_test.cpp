@@ -69,6 +69,61 @@ void checkTensors(const HostTensor& got, const HostTensor& want, bool exact, con
   }
 }
 
+// Applies the default pipeline to g one pass at a time; after each, every
+// function's outputs and updates must equal the graph before it on `src`:
+// bit for bit, or to a tolerance after simplify's sum(broadcast(x)) -> x * n
+// (one rounding instead of n - 1) and batch (a sum's terms in another
+// order). Returns whether any pass changed g.
+bool checkPassByPass(ir::Graph& g, const NamedSources& src) {
+  std::vector<HostTensor> want = evaluateAll(g, src);
+  bool anyChange = false;
+  for (const std::string& pass : passes::defaultPipeline()) {
+    CAPTURE(pass);
+    auto rec = passes::runPasses(g, {pass}, true);
+    anyChange |= rec[0].changed;
+    std::vector<HostTensor> got = evaluateAll(g, src);
+    REQUIRE(got.size() == want.size());
+    bool exact = pass != "simplify" && pass != "batch";
+    for (size_t i = 0; i < want.size(); ++i) checkTensors(got[i], want[i], exact, fmt::format("root {}", i));
+    want = std::move(got);
+  }
+  return anyChange;
+}
+
+// Runs every function of the compiled module on `src` (after init(7)) and
+// compares its outputs and updates with the interpreter on the optimized
+// graph, bit for bit.
+void checkJitAgainstInterpreter(jit::CompiledModule& jit, const NamedSources& src) {
+  const ir::Graph& opt = jit.compiled().graph;
+  for (const ir::Function& f : opt.functions()) {
+    CAPTURE(f.name);
+    jit.init(7);
+    for (const auto& [name, t] : src) {
+      if (t.type.dtype == ir::DType::F32) std::copy(t.f.begin(), t.f.end(), jit.f32(name));
+      else std::copy(t.i.begin(), t.i.end(), jit.i32(name));
+    }
+    std::vector<ir::ValueId> roots;
+    for (const ir::Output& o : f.outputs) roots.push_back(o.value);
+    for (const ir::Update& u : f.updates) roots.push_back(u.value);
+    std::vector<HostTensor> want = interp::evaluate(opt, roots, bindSources(opt, src));
+    jit.run(f.name);
+    size_t i = 0;
+    for (const ir::Output& o : f.outputs) {
+      std::string name = fmt::format("{}.{}", f.name, o.name);
+      HostTensor got = HostTensor::zeros(opt.type(o.value));
+      if (got.type.dtype == ir::DType::F32) std::copy(jit.f32(name), jit.f32(name) + got.size(), got.f.begin());
+      else std::copy(jit.i32(name), jit.i32(name) + got.size(), got.i.begin());
+      checkTensors(got, want[i++], true, name);
+    }
+    for (const ir::Update& u : f.updates) {
+      const std::string& name = opt.node(u.target).name;
+      HostTensor got = HostTensor::zeros(opt.type(u.target));
+      std::copy(jit.f32(name), jit.f32(name) + got.size(), got.f.begin());
+      checkTensors(got, want[i++], true, "update of " + name);
+    }
+  }
+}
+
 // --- the graphs --------------------------------------------------------------
 
 void mlp(Graph& g, Module& m, const Optimizer& opt, int64_t batch, int64_t in, int64_t hidden, int64_t classes) {
@@ -184,24 +239,7 @@ TEST_CASE("passes: every pass keeps the interpreter's outputs on every test grap
   for (const NamedGraph& ng : graphs()) {
     CAPTURE(ng.name);
     ir::Graph g = ng.g;
-    NamedSources src = randomSources(g, 1);
-    std::vector<HostTensor> want = evaluateAll(g, src);
-    bool anyChange = false;
-    for (const std::string& pass : passes::defaultPipeline()) {
-      CAPTURE(pass);
-      auto rec = passes::runPasses(g, {pass}, true);
-      anyChange |= rec[0].changed;
-      std::vector<HostTensor> got = evaluateAll(g, src);
-      REQUIRE(got.size() == want.size());
-      // simplify's sum(broadcast(x)) -> x * n rounds once instead of n - 1
-      // times and batch adds a sum's terms in another order, so after them
-      // results agree to a tolerance; every other pass is bit-exact against
-      // the graph before it
-      bool exact = pass != "simplify" && pass != "batch";
-      for (size_t i = 0; i < want.size(); ++i) checkTensors(got[i], want[i], exact, fmt::format("root {}", i));
-      want = std::move(got);
-    }
-    CHECK(anyChange);
+    CHECK(checkPassByPass(g, randomSources(g, 1)));
     // a second run of the pipeline finds nothing left to do
     for (const auto& r : passes::runPasses(g, passes::defaultPipeline(), true)) {
       CAPTURE(r.name);
@@ -271,36 +309,7 @@ TEST_CASE("passes: JIT results after memory planning equal the interpreter, call
     const ir::Graph& opt = jit->compiled().graph;
     const lower::ModulePlan& plan = jit->compiled().plan;
     CHECK(plan.tempBytes <= plan.naiveTempBytes);
-    for (int call = 0; call < 2; ++call) {
-      NamedSources src = randomSources(opt, 2 + call);
-      for (const ir::Function& f : opt.functions()) {
-        CAPTURE(f.name);
-        jit->init(7);
-        for (const auto& [name, t] : src) {
-          if (t.type.dtype == ir::DType::F32) std::copy(t.f.begin(), t.f.end(), jit->f32(name));
-          else std::copy(t.i.begin(), t.i.end(), jit->i32(name));
-        }
-        std::vector<ir::ValueId> roots;
-        for (const ir::Output& o : f.outputs) roots.push_back(o.value);
-        for (const ir::Update& u : f.updates) roots.push_back(u.value);
-        std::vector<HostTensor> want = interp::evaluate(opt, roots, bindSources(opt, src));
-        jit->run(f.name);
-        size_t i = 0;
-        for (const ir::Output& o : f.outputs) {
-          std::string name = fmt::format("{}.{}", f.name, o.name);
-          HostTensor got = HostTensor::zeros(opt.type(o.value));
-          if (got.type.dtype == ir::DType::F32) std::copy(jit->f32(name), jit->f32(name) + got.size(), got.f.begin());
-          else std::copy(jit->i32(name), jit->i32(name) + got.size(), got.i.begin());
-          checkTensors(got, want[i++], true, name);
-        }
-        for (const ir::Update& u : f.updates) {
-          const std::string& name = opt.node(u.target).name;
-          HostTensor got = HostTensor::zeros(opt.type(u.target));
-          std::copy(jit->f32(name), jit->f32(name) + got.size(), got.f.begin());
-          checkTensors(got, want[i++], true, "update of " + name);
-        }
-      }
-    }
+    for (int call = 0; call < 2; ++call) checkJitAgainstInterpreter(*jit, randomSources(opt, 2 + call));
   }
 }
 
@@ -425,11 +434,7 @@ TEST_CASE("passes: the pool-gradient rewrite keeps relu-then-pool gradients, up 
 // JIT against the interpreter on the optimized graph, bit for bit, for both.
 // 24 configurations passed once.
 TEST_CASE("passes: unrolled RNNs of random sizes keep the interpreter's results") {
-  uint64_t state = 99;
-  auto next = [&](int64_t lo, int64_t hi) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
-  };
+  test::SeededInts next{99};
   for (int i = 0; i < 12; ++i) {
     int64_t V = next(2, 70), H = next(3, 70), T = next(4, 12), B = next(1, 9);
     bool concatForm = next(0, 1) == 1, relu_ = next(0, 2) == 0;
@@ -451,53 +456,19 @@ TEST_CASE("passes: unrolled RNNs of random sizes keep the interpreter's results"
       total = t == 0 ? l : total + l;
     }
     m.addTrainStep("trainStep", total / static_cast<double>(T), Adam{.lr = 0.01});
-    ir::Graph gr = g.ir();
-    // pass by pass against the interpreter
-    if (!relu_) {
-      ir::Graph pg = gr;
-      NamedSources src = randomSources(pg, 1);
+    // labels and indices in [0, V): randomSources draws them in [0, 3)
+    auto sources = [&](const ir::Graph& gr, uint64_t seed) {
+      NamedSources src = randomSources(gr, seed);
       for (auto& [name, t] : src)
         if (t.type.dtype == ir::DType::I32)
           for (auto& v : t.i) v = v % static_cast<int32_t>(V);
-      std::vector<HostTensor> want = evaluateAll(pg, src);
-      for (const std::string& pass : passes::defaultPipeline()) {
-        CAPTURE(pass);
-        passes::runPasses(pg, {pass}, true);
-        std::vector<HostTensor> got = evaluateAll(pg, src);
-        REQUIRE(got.size() == want.size());
-        bool exact = pass != "simplify" && pass != "batch";
-        for (size_t k = 0; k < want.size(); ++k) checkTensors(got[k], want[k], exact, fmt::format("root {}", k));
-        want = std::move(got);
-      }
+      return src;
+    };
+    if (!relu_) {
+      ir::Graph pg = g.ir();
+      checkPassByPass(pg, sources(pg, 1));
     }
-    // JIT against the interpreter on the optimized graph
-    auto jit = jit::compile(gr);
-    const ir::Graph& opt = jit->compiled().graph;
-    NamedSources src = randomSources(opt, 3);
-    for (const ir::Function& f : opt.functions()) {
-      jit->init(7);
-      for (const auto& [name, t] : src) {
-        if (t.type.dtype == ir::DType::F32) std::copy(t.f.begin(), t.f.end(), jit->f32(name));
-        else std::copy(t.i.begin(), t.i.end(), jit->i32(name));
-      }
-      std::vector<ir::ValueId> roots;
-      for (const ir::Output& o : f.outputs) roots.push_back(o.value);
-      for (const ir::Update& u : f.updates) roots.push_back(u.value);
-      std::vector<HostTensor> want = interp::evaluate(opt, roots, bindSources(opt, src));
-      jit->run(f.name);
-      size_t k = 0;
-      for (const ir::Output& o : f.outputs) {
-        std::string name = fmt::format("{}.{}", f.name, o.name);
-        HostTensor got = HostTensor::zeros(opt.type(o.value));
-        std::copy(jit->f32(name), jit->f32(name) + got.size(), got.f.begin());
-        checkTensors(got, want[k++], true, name);
-      }
-      for (const ir::Update& u : f.updates) {
-        const std::string& name = opt.node(u.target).name;
-        HostTensor got = HostTensor::zeros(opt.type(u.target));
-        std::copy(jit->f32(name), jit->f32(name) + got.size(), got.f.begin());
-        checkTensors(got, want[k++], true, "update of " + name);
-      }
-    }
+    auto jit = jit::compile(g.ir());
+    checkJitAgainstInterpreter(*jit, sources(jit->compiled().graph, 3));
   }
 }
