@@ -249,7 +249,7 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // values there (Gemm.cpp)
   void emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f);
   struct EpilogueState {
-    ValueId product = -1;  // while emitting an epilogue: the matmul whose elements are read from C
+    ValueId product = -1;  // while emitting an epilogue: the product whose elements are read from C
     Value* c = nullptr;
   } epilogue_;
 
@@ -293,7 +293,11 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   void emitAlong(const ir::Node& n, Value* out, const std::vector<Value*>& in);
 
   // The three conv kernels: im2col + emitGemm (Families.cpp).
-  void emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in);
+  // `epilogue(epilogueCtx, r0, rows, 0, ohw)` (conv2d only, as
+  // emitEpilogueKernel builds it) runs on each image's rows of the output
+  // viewed as [n*o, oh*ow], right after that image's GEMMs, on their thread
+  void emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in, Value* epilogue = nullptr,
+                Value* epilogueCtx = nullptr);
   void emitIm2Col(const lower::ConvLayout& l, const ir::ConvGeom& g, Value* img, Value* col, bool back,
                   Value* r0 = nullptr, Value* rows = nullptr);
 

@@ -322,11 +322,17 @@ void parallelItems(Emitter& e, std::string_view suffix, int64_t items, int64_t c
 
 }  // namespace
 
-void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in) {
+void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>& in, Value* epilogue,
+                       Value* epilogueCtx) {
   lower::ConvLayout l = lower::convLayout(g_, n);
   ir::ConvGeom g = ir::convGeom(n.attrs);
   if (l.bytes == 0) {  // an empty sum or nothing to compute
     zeroFill(out, n.type);
+    if (epilogue) {
+      const ir::Shape& s = n.type.shape;
+      FunctionType* et = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
+      b_.CreateCall(et, epilogue, {epilogueCtx, c64(0), c64(s[0] * s[1]), c64(0), c64(s[2] * s[3])});
+    }
     return;
   }
   if (!scratch_) throw ir::CompileError(fmt::format("codegen: conv %{} has no scratch (internal error)", n.name));
@@ -345,7 +351,9 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
     loopV(b_.CreateSub(hi, lo), [&](Value* u) { unit(add(lo, u), col, pack); });
   };
   if (n.op == OpKind::Conv2d) {
-    parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {
+    std::vector<Value*> bufs{in[0], in[1], out, scratch_};
+    if (epilogue) bufs.push_back(epilogueCtx);
+    parallelItems(*this, "images", l.items, flops, bufs, [&](Value* item, const std::vector<Value*>& p) {
       forUnits(item, p[3], [&](Value* b, Value* col, Value* pack) {
         loop(l.groups, [&](Value* gr) {
           Value* img = xAt(p[0], b, gr);
@@ -356,10 +364,16 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
           ga.scratch = pack;
           emitGemm(ga);
         });
+        // the image's o rows of [n*o, ohw], while they are in this core's cache
+        if (epilogue) {
+          FunctionType* et = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
+          b_.CreateCall(et, epilogue, {p[4], mulc(b, l.o), c64(l.o), c64(0), c64(l.ohw)});
+        }
       });
     });
     return;
   }
+  assert(!epilogue && "only conv2d takes an epilogue");
   if (n.op == OpKind::Conv2dBwdInput) {
     const bool gatherBack = !l.direct && g.stride[1] == 1;
     parallelItems(*this, "images", l.items, flops, {in[0], in[1], out, scratch_}, [&](Value* item, const std::vector<Value*>& p) {

@@ -28,7 +28,10 @@
 // matmul, lower::epilogueProduct) is called by the tile for each 128-row
 // block of its panel once the last k block is done, so a bias, an
 // activation or a gradient's other terms are applied on the GEMM's threads
-// while the tile is in L1; C is the kernel's own output buffer.
+// while the tile is in L1; C is the kernel's own output buffer. A conv2d's
+// epilogue (a conv's bias and activation) is called by emitConv instead,
+// once per image after that image's GEMMs, on the image's rows of the
+// output viewed as [n*o, oh*ow].
 //
 // Every element of C is one fused multiply-add chain over k ascending,
 // starting from 0 — a block's partial sums are stored to C and reloaded
@@ -95,7 +98,11 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
 void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f) {
   const ir::Node& root = g_.node(k.value);
   const ir::Node& mn = g_.node(mm);
-  const int64_t N = mn.type.shape[1];
+  // the epilogue's rectangles are of C viewed as 2-D: a matmul's [M, N], a
+  // conv's [n*o, oh*ow] (rows are (image, channel) pairs, an image at a time)
+  const bool conv = mn.op == OpKind::Conv2d;
+  const ir::Shape& ms = mn.type.shape;
+  const int64_t N = conv ? ms[2] * ms[3] : ms[1];
   Value* out = f->getArg(0);
   const unsigned nptr = static_cast<unsigned>(k.inputs.size() + 1);  // out, inputs
   // a leaf read in place of the output (an in-place update) would be C by
@@ -130,7 +137,10 @@ void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f
       loopV(cols, [&](Value* cj) {
         Value* j = add(c0, cj);
         Value* flat = add(rowAt, j);
-        b_.CreateStore(genMap(root, Index{{i, j}, flat}), gep(ot, body->getArg(0), flat));
+        std::vector<Value*> multi{i, j};
+        if (conv) multi = {b_.CreateUDiv(i, c64(ms[1])), b_.CreateURem(i, c64(ms[1])),
+                           b_.CreateUDiv(j, c64(ms[3])), b_.CreateURem(j, c64(ms[3]))};
+        b_.CreateStore(genMap(root, Index{multi, flat}), gep(ot, body->getArg(0), flat));
       });
       // a tile row is one panel wide (32 floats with AVX-512): vectorize it
       // one full vector at a time, not 4 interleaved (which would leave 32
@@ -170,7 +180,8 @@ void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f
   Value* ectx = alloca(ArrayType::get(ptr_, nptr));
   for (unsigned i = 0; i < nptr; ++i)
     b_.CreateStore(f->getArg(i), b_.CreateConstInBoundsGEP1_64(ptr_, ectx, i));
-  emitMatMul(mn, out, {leaf_.at(mn.operands[0]), leaf_.at(mn.operands[1])}, epi, ectx);
+  if (conv) emitConv(mn, out, {leaf_.at(mn.operands[0]), leaf_.at(mn.operands[1])}, epi, ectx);
+  else emitMatMul(mn, out, {leaf_.at(mn.operands[0]), leaf_.at(mn.operands[1])}, epi, ectx);
 }
 
 void Emitter::emitGemm(const GemmArgs& ga) {

@@ -354,7 +354,7 @@ bool isFlatElementwise(const ir::Graph& g, const Kernel& k) {
 
 ValueId epilogueProduct(const ir::Graph& g, const Kernel& k) {
   for (ValueId f : k.fused)
-    if (g.node(f).op == OpKind::MatMul) return f;
+    if (g.node(f).op == OpKind::MatMul || g.node(f).op == OpKind::Conv2d) return f;
   return -1;
 }
 

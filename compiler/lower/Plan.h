@@ -58,10 +58,11 @@ struct Kernel {
 // fused tree reads every buffer at the index it writes (or a scalar at 0):
 // no transposes and no broadcasts of more than one element.
 bool isFlatElementwise(const ir::Graph& g, const Kernel& k);
-// The matmul a kernel runs as a GEMM whose epilogue is the rest of its
-// fused tree (passes/Fusion.h), or -1. Its C is written into the kernel's
-// output buffer, tile by tile, and each finished tile is then overwritten
-// by the kernel's tree evaluated at the tile's elements.
+// The matmul or conv2d a kernel runs as a GEMM whose epilogue is the rest
+// of its fused tree (passes/Fusion.h), or -1. Its C is written into the
+// kernel's output buffer, tile by tile (a conv: image by image), and each
+// finished tile (image) is then overwritten by the kernel's tree evaluated
+// at its elements.
 ir::ValueId epilogueProduct(const ir::Graph& g, const Kernel& k);
 // Whether a generator kernel's tree needs each element's multi-index (a
 // transpose, or a broadcast of more than one element).

@@ -51,8 +51,9 @@ bool readsEachOnce(OpKind c) {
   return f == FamilyKind::Map || f == FamilyKind::Reduce || f == FamilyKind::Transpose || f == FamilyKind::Copy;
 }
 
-// The root of the kernel that would run matmul v as a GEMM with an
-// epilogue, or -1: v is a 2-D f32 product read by exactly one consumer, and
+// The root of the kernel that would run product v (a matmul, or a conv2d
+// whose per-image GEMMs take the epilogue) as a GEMM with an epilogue, or
+// -1: v is an f32 product (a matmul's 2-D) read by exactly one consumer, and
 // that consumer and every value from it up to the kernel's root is an
 // elementwise map of v's shape read by one consumer (so every element of v
 // is read once, at its own index, and the root writes a buffer of v's
@@ -65,7 +66,8 @@ bool readsEachOnce(OpKind c) {
 ValueId epilogueRoot(const ir::Graph& g, const std::vector<std::vector<ValueId>>& users,
                      const std::vector<bool>& inlined, const std::vector<bool>& updateValue, ValueId v) {
   const ir::TensorType& t = g.type(v);
-  if (t.shape.size() != 2 || t.dtype != ir::DType::F32 || users[v].size() != 1) return -1;
+  const bool conv = g.node(v).op == OpKind::Conv2d;
+  if ((!conv && t.shape.size() != 2) || t.dtype != ir::DType::F32 || users[v].size() != 1) return -1;
   ValueId x = users[v][0];
   for (;;) {
     const ir::Node& xn = g.node(x);
@@ -90,14 +92,14 @@ std::vector<bool> chooseInlined(const ir::Graph& g, const std::vector<bool>& can
     for (const ir::Update& u : f.updates) pinned[u.value] = updateValue[u.value] = true;
   }
   std::vector<bool> inlined(n, false), freeV(n, false);
-  std::vector<bool> hasProduct(n, false);  // a kernel root that already runs a matmul's epilogue
+  std::vector<bool> hasProduct(n, false);  // a kernel root that already runs a product's epilogue
   // Decide consumers before producers (reverse id order), since whether a
   // value can be inlined depends on how its consumers are computed.
   for (ValueId v = g.size(); v-- > 0;) {
     const ir::Node& node = g.node(v);
     if (ir::isSource(node.op) || pinned[v] || users[v].empty()) continue;
     if (!candidate.empty() && !candidate[v]) continue;
-    if (node.op == OpKind::MatMul) {
+    if (node.op == OpKind::MatMul || node.op == OpKind::Conv2d) {
       if (ValueId root = epilogueRoot(g, users, inlined, updateValue, v); root >= 0 && !hasProduct[root]) {
         inlined[v] = true;
         hasProduct[root] = true;

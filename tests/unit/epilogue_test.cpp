@@ -6,10 +6,14 @@
 // read in place (k in one block, passed in slices), one row block with the
 // panels packed in the tile, several row blocks after a packing pass, k in
 // several 256-deep blocks (the epilogue must run in the last one only),
-// row and column tails and transposed operands. Also run at 1 and 3 threads
-// (tests/CMakeLists.txt).
+// row and column tails and transposed operands. A conv2d's epilogue (its
+// bias and activation) runs on each image's output right after the image's
+// GEMMs; its cases cover groups, strides, padding, dilation and 1x1 convs.
+// Also run at 1 and 3 threads (tests/CMakeLists.txt).
 
 #include "TestUtil.h"
+
+#include <fmt/ranges.h>
 
 #include "lower/Plan.h"
 #include "passes/Passes.h"
@@ -131,5 +135,114 @@ TEST_CASE("epilogue: random shapes equal the interpreter bit for bit") {
     EpiCase c{next(1, 300), next(1, 600), next(1, 300), next(0, 1) == 1, next(0, 1) == 1};
     if (next(0, 3) == 0) c.k = 1024;
     checkEpilogue(c);
+  }
+}
+
+namespace {
+
+struct ConvEpiCase {
+  Shape x, w;
+  Conv2dOptions o;
+};
+
+// y = tanh(conv2d(x, w) + bias (per channel, as the Conv2d layer adds it) +
+// r) * 0.5 - r: the conv's epilogue reads a broadcast, a second buffer of
+// y's shape and its own C
+void checkConvEpilogue(const ConvEpiCase& c) {
+  CAPTURE(fmt::format("x {} w {} stride {} pad {} dilation {} groups {}", fmt::join(c.x, "x"), fmt::join(c.w, "x"),
+                      fmt::join(c.o.stride, ","), fmt::join(c.o.pad, ","), fmt::join(c.o.dilation, ","), c.o.groups));
+  Graph g;
+  Tensor x = g.input("x", c.x);
+  Tensor w = g.input("w", c.w);
+  Tensor bias = g.input("bias", {c.w[0]});
+  Tensor z = conv2d(x, w, c.o);
+  Tensor r = g.input("r", g.ir().type(z.id()).shape);
+  Module mod(g);
+  Tensor y = tanh(z + reshape(bias, {1, c.w[0], 1, 1}) + r) * 0.5 - r;
+  mod.addFunction("f", {x, w, bias, r}, {{"y", y}});
+  ir::Graph ig = g.ir();
+  passes::runPasses(ig, passes::defaultPipeline(), true);
+  lower::ModulePlan p = lower::planModule(ig);
+  int fused = 0;
+  for (const lower::Kernel& k : p.functions[0].kernels)
+    if (ir::ValueId pr = lower::epilogueProduct(ig, k); pr >= 0 && ig.node(pr).op == ir::OpKind::Conv2d) ++fused;
+  CHECK(fused == 1);
+  test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "x", 1);
+    test::fillBoth(s, m, "w", 2);
+    test::fillBoth(s, m, "bias", 3);
+    test::fillBoth(s, m, "r", 4);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("epilogue: a conv2d feeding its bias and relu is fused into their kernel") {
+  Graph g;
+  Tensor x = g.input("x", {4, 3, 12, 12});
+  Tensor w = g.input("w", {8, 3, 5, 5});
+  Tensor bias = g.input("bias", {8});
+  Module mod(g);
+  mod.addFunction("f", {x, w, bias}, {{"y", relu(conv2d(x, w, {.pad = {2, 2}}) + reshape(bias, {1, 8, 1, 1}))}});
+  ir::Graph ig = g.ir();
+  passes::runPasses(ig, passes::defaultPipeline(), true);
+  lower::ModulePlan p = lower::planModule(ig);
+  REQUIRE(p.functions.size() == 1);
+  REQUIRE(p.functions[0].kernels.size() == 1);  // the relu, with the conv in it
+  const lower::Kernel& k = p.functions[0].kernels[0];
+  ir::ValueId cv = lower::epilogueProduct(ig, k);
+  REQUIRE(cv >= 0);
+  CHECK(ig.node(cv).op == ir::OpKind::Conv2d);
+  CHECK(p.offsetOf[cv] < 0);  // no buffer of its own: C lives in the relu's
+  CHECK(k.scratchBytes == lower::kernelScratchBytes(ig, cv));
+  CHECK_FALSE(lower::isFlatElementwise(ig, k));
+  test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "x", 7);
+    test::fillBoth(s, m, "w", 8);
+    test::fillBoth(s, m, "bias", 9);
+  });
+}
+
+TEST_CASE("epilogue: a conv2d read by two kernels keeps its own buffer") {
+  Graph g;
+  Tensor x = g.input("x", {2, 3, 9, 9});
+  Tensor w = g.input("w", {4, 3, 3, 3});
+  Module mod(g);
+  Tensor z = conv2d(x, w);
+  mod.addFunction("f", {x, w}, {{"a", relu(z)}, {"b", exp(z)}});
+  ir::Graph ig = g.ir();
+  passes::runPasses(ig, passes::defaultPipeline(), true);
+  lower::ModulePlan p = lower::planModule(ig);
+  for (const lower::Kernel& k : p.functions[0].kernels) CHECK(lower::epilogueProduct(ig, k) < 0);
+  test::checkSameBitsAsInterpreter(mod, {"a", "b"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "x", 5);
+    test::fillBoth(s, m, "w", 6);
+  });
+}
+
+TEST_CASE("epilogue: conv2d epilogues equal the interpreter bit for bit") {
+  const ConvEpiCase cases[] = {
+      {{64, 1, 28, 28}, {32, 1, 5, 5}, {.pad = {2, 2}}},   // the cnn benchmark's first layer, threaded
+      {{3, 8, 14, 14}, {16, 8, 5, 5}, {.pad = {2, 2}}},    // k = 200
+      {{2, 6, 7, 9}, {6, 2, 3, 3}, {.groups = 3}},         // groups: the epilogue after the image's last group
+      {{2, 5, 10, 10}, {7, 5, 1, 1}, {}},                  // 1x1: the direct path
+      {{2, 3, 11, 13}, {5, 3, 3, 2}, {.stride = {2, 3}, .pad = {1, 1}, .dilation = {2, 1}}},
+      {{1, 2, 3, 3}, {3, 2, 3, 3}, {}},                    // one output pixel per channel
+  };
+  for (const ConvEpiCase& c : cases) checkConvEpilogue(c);
+}
+
+// Shapes nobody picked: 10 seeded random convolutions (as conv_test's
+// random shapes) with the epilogue.
+TEST_CASE("epilogue: conv2d epilogues of random shapes equal the interpreter bit for bit") {
+  test::SeededInts next{77};
+  for (int i = 0; i < 10; ++i) {
+    int64_t groups = next(0, 3) == 0 ? next(1, 3) : 1;
+    int64_t cin = groups * next(1, 24), cout = groups * next(1, 40);
+    int64_t kh = next(1, 5), kw = next(1, 5);
+    int64_t sh = next(1, 3), sw = next(1, 3), ph = next(0, kh - 1), pw = next(0, kw - 1);
+    int64_t dh = next(0, 4) == 0 ? 2 : 1, dw = next(0, 4) == 0 ? 2 : 1;
+    int64_t h = next(dh * (kh - 1) + 1, 32), w = next(dw * (kw - 1) + 1, 32);
+    checkConvEpilogue({{next(1, 9), cin, h, w}, {cout, cin / groups, kh, kw}, {{sh, sw}, {ph, pw}, {dh, dw}, groups}});
   }
 }
