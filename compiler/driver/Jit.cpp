@@ -3,11 +3,18 @@
 
 #include <kiln/rt/Parallel.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
+#include <mutex>
+#include <unistd.h>
 
+#include <llvm/ExecutionEngine/JITLink/JITLink.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
 #include <llvm/Support/Error.h>
 #include <llvm/Support/MemoryBuffer.h>
 
@@ -20,6 +27,64 @@ CompiledModule::~CompiledModule() = default;
 
 static std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)); }
 
+namespace {
+
+// KILN_PERF_MAP=1: the address, size and name of every function of the
+// loaded code (entry points and kernels, `k12_relu.range`, `kiln.gemm.tile`)
+// are appended to /tmp/perf-<pid>.map, the file Linux perf reads for code
+// it finds in no binary, so `perf report` names JIT kernels instead of
+// printing raw addresses. JITLink knows each symbol's final address after
+// fixups, including the module's internal functions, which a lookup by name
+// cannot see.
+bool perfMapWanted() {
+  const char* v = std::getenv("KILN_PERF_MAP");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+llvm::Error keepFunctionSymbols(llvm::jitlink::LinkGraph& g) {
+  for (llvm::jitlink::Symbol* s : g.defined_symbols())
+    if (s->isCallable() && s->hasName()) s->setLive(true);
+  return llvm::Error::success();
+}
+
+// JITLink pass after fixups: every named function of the graph, at its
+// final address, appended to the map.
+llvm::Error appendPerfMap(llvm::jitlink::LinkGraph& g) {
+  std::string lines;
+  for (llvm::jitlink::Symbol* s : g.defined_symbols())
+    if (s->isCallable() && s->hasName() && s->getSize() > 0)
+      lines += fmt::format("{:x} {:x} {}\n", s->getAddress().getValue(), s->getSize(), s->getName().str());
+  static std::mutex mu;  // modules compiled on several threads append whole lines
+  std::lock_guard<std::mutex> lock(mu);
+  std::string path = fmt::format("/tmp/perf-{}.map", static_cast<long>(getpid()));
+  if (FILE* f = std::fopen(path.c_str(), "a")) {
+    std::fwrite(lines.data(), 1, lines.size(), f);
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "kiln: KILN_PERF_MAP: cannot append to %s: %s\n", path.c_str(), std::strerror(errno));
+  }
+  return llvm::Error::success();
+}
+
+class PerfMapPlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    // calls between functions of one section need no relocation, so the
+    // internal functions' symbols look unused and pruning would drop them
+    // (their code stays, in the section's block); keep them for the map
+    config.PrePrunePasses.emplace_back(keepFunctionSymbols);
+    config.PostFixupPasses.emplace_back(appendPerfMap);
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override { return llvm::Error::success(); }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey, llvm::orc::ResourceKey) override {}
+};
+
+}  // namespace
+
 std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions& opts, const std::string& builtText) {
   std::unique_ptr<CompiledModule> m(new CompiledModule());
   CompileOptions o = opts;
@@ -30,6 +95,12 @@ std::unique_ptr<CompiledModule> compile(const ir::Graph& g, const CompileOptions
   auto jit = llvm::orc::LLJITBuilder().create();
   if (!jit) throw ir::CompileError("jit: cannot create LLJIT: " + errorText(jit.takeError()));
   m->jit_ = std::move(*jit);
+  if (perfMapWanted()) {
+    if (auto* ol = dynamic_cast<llvm::orc::ObjectLinkingLayer*>(&m->jit_->getObjLinkingLayer()))
+      ol->addPlugin(std::make_shared<PerfMapPlugin>());
+    else
+      std::fprintf(stderr, "kiln: KILN_PERF_MAP: this LLVM's JIT links with RuntimeDyld, not JITLink; no perf map\n");
+  }
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(m->jit_->getDataLayout().getGlobalPrefix());
   if (!gen) throw ir::CompileError("jit: cannot search the process for symbols: " + errorText(gen.takeError()));
   m->jit_->getMainJITDylib().addGenerator(std::move(*gen));
