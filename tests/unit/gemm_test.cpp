@@ -96,13 +96,19 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
 }
 
 // Row tails of a packed transposed A (k-major micro-panels of 8 rows, used
-// with 4 or more panels): M mod 8 of 3, 5, 6 and 7 runs a 2- or 1-row piece
-// that starts mid-panel, after the 4-row (or 2-row) piece. Until 2026-11-23
-// those pieces read the panel's first rows instead: wrong results, silently.
+// with 4 or more panels and k > 128 or k lines 1 KB apart): M mod 8 of 3, 5,
+// 6 and 7 runs a 2- or 1-row piece that starts mid-panel, after the 4-row
+// (or 2-row) piece. Until 2026-11-23 those pieces read the panel's first
+// rows instead: wrong results, silently. The shapes with k <= 128 read the
+// same A in place.
 TEST_CASE("gemm: row tails of a packed transposed A start at their own lane of the micro-panel") {
   const GemmCase shapes[] = {
       {1, 806, 64, 196, true, false}, {1, 103, 300, 130, true, false}, {1, 135, 70, 200, true, true},
       {1, 11, 40, 97, true, false},   {1, 13, 33, 128, true, true},    {1, 262, 17, 160, true, false},
+      // the same with k > 128, where transposed A is packed (above it is read
+      // in place: few k lines, not 1 KB apart)
+      {1, 806, 200, 196, true, false}, {1, 135, 170, 200, true, true}, {1, 11, 140, 97, true, false},
+      {1, 13, 133, 128, true, true},   {1, 262, 129, 160, true, false},
   };
   for (const GemmCase& c : shapes) checkGemm(c);
 }
