@@ -14,6 +14,12 @@
 //                                  calls (default 1000) in microseconds and GFLOP/s, and the
 //                                  CPU time per call (all threads). For work on
 //                                  the GEMM (a shape of a model, alone); `make bench` does not use it.
+//   kiln_bench_tool peak THREADS   the machine's measured f32 FMA peak: THREADS threads at once,
+//                                  each running 16 independent chains of the widest FMA
+//                                  (AVX-512 or AVX2) in registers; JSON with the total GFLOP/s
+//                                  (best of 5). bench/run.py reports "of peak" against it, since
+//                                  the clock /proc/cpuinfo gives (a VM's nominal rate) leaves
+//                                  out turbo.
 //
 // The compile time is measured in a fresh process per repeat (run.py starts
 // this tool once per repeat), so nothing cached in-process is reused, and
@@ -21,12 +27,15 @@
 #include <kiln/kiln.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <immintrin.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "Workloads.h"
@@ -187,9 +196,79 @@ int gemmTiming(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int calls) {
   return 0;
 }
 
+// n iterations of 16 independent FMA chains, 16 (AVX-512) or 8 (AVX2)
+// lanes each; the sum keeps the work alive. a < 1 and b small keep every
+// value normal and bounded.
+__attribute__((target("avx512f"))) float fmaChains512(int64_t n) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
+  for (int64_t it = 0; it < n; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) float fmaChains256(int64_t n) {
+  __m256 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
+  for (int64_t it = 0; it < n; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  __m256 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float v[8];
+  _mm256_store_ps(v, s);
+  float t = 0;
+  for (float x : v) t += x;
+  return t;
+}
+
+// THREADS threads run the chains at once (released together); total
+// GFLOP/s over the slowest thread's time, best of 5.
+int peakTiming(int threads) {
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (threads < 1 || (!avx512 && !avx2)) {
+    std::fprintf(stderr, "kiln_bench_tool: peak: %s\n", threads < 1 ? "THREADS must be >= 1" : "no AVX2 FMA on this CPU");
+    return 1;
+  }
+  const int64_t n = 20'000'000;
+  const double flopsPerThread = static_cast<double>(n) * 16 * (avx512 ? 16 : 8) * 2;
+  double best = 0, sink = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<double> secs(static_cast<size_t>(threads));
+    std::vector<float> sums(static_cast<size_t>(threads));
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (!go.load()) {
+        }
+        auto t0 = std::chrono::steady_clock::now();
+        sums[static_cast<size_t>(t)] = avx512 ? fmaChains512(n) : fmaChains256(n);
+        secs[static_cast<size_t>(t)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      });
+    while (ready.load() != threads) {
+    }
+    go.store(true);
+    for (std::thread& th : ts) th.join();
+    double slowest = *std::max_element(secs.begin(), secs.end());
+    best = std::max(best, flopsPerThread * threads / slowest / 1e9);
+    for (float x : sums) sink += x;
+  }
+  std::printf("{\"threads\": %d, \"isa\": \"%s\", \"gflops\": %.1f, \"check\": %.3g}\n", threads,
+              avx512 ? "avx512" : "avx2", best, sink);
+  return 0;
+}
+
 int usage() {
   std::fprintf(stderr, "usage: kiln_bench_tool compile|flops|interp NAME\n"
-                       "       kiln_bench_tool gemm M N K [ta tb] [calls]\n");
+                       "       kiln_bench_tool gemm M N K [ta tb] [calls]\n"
+                       "       kiln_bench_tool peak THREADS\n");
   return 2;
 }
 
@@ -202,6 +281,14 @@ int main(int argc, char** argv) {
       return gemmTiming(arg(2, 0), arg(3, 0), arg(4, 0), arg(5, 0) != 0, arg(6, 0) != 0, static_cast<int>(arg(7, 1000)));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "kiln_bench_tool: gemm: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (argc == 3 && std::string(argv[1]) == "peak") {
+    try {
+      return peakTiming(std::stoi(argv[2]));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kiln_bench_tool: peak: %s\n", e.what());
       return 1;
     }
   }
