@@ -290,8 +290,6 @@ ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
   if (filter) {
     l.accAt = at;
     at += alignUp(l.groups * l.ckk * l.og * 4);
-    l.dyTAt = at;
-    at += alignUp(l.n * l.ohw * l.o * 4);
   }
   l.bytes = at;
   return l;

@@ -196,16 +196,15 @@ int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta);
 // i * slotBytes), which holds its column matrix [rows][ohw] at colAt (none
 // when `direct`) and its GEMM packing space at packAt (slot-relative
 // offsets). conv2d_bwd_filter also has, after the slots, the transposed
-// accumulator [groups*ckk][og] at accAt and dy transposed image by image
-// ([n][ohw][o], the GEMM's B with unit-stride rows) at dyTAt. Offsets are
-// 64-aligned bytes, -1 when not used.
+// accumulator [groups*ckk][og] at accAt (its GEMM reads dy transposed, tb,
+// so dy needs no copy). Offsets are 64-aligned bytes, -1 when not used.
 inline constexpr int64_t kConvItems = 8;
 struct ConvLayout {
   int64_t n = 0, c = 0, h = 0, w = 0, o = 0, kh = 0, kw = 0, oh = 0, ow = 0, cg = 0, og = 0, ckk = 0, ohw = 0;
   int64_t groups = 1;
   bool direct = false;  // 1x1, stride 1, no padding: the image is its own column matrix
   int64_t units = 0, chunks = 1, rowsPer = 0, items = 0, slotBytes = 0;
-  int64_t colAt = -1, packAt = -1, accAt = -1, dyTAt = -1, bytes = 0;
+  int64_t colAt = -1, packAt = -1, accAt = -1, bytes = 0;
 };
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node);
 
