@@ -199,6 +199,9 @@ int64_t gemmPackABytes(int64_t m, int64_t k, int64_t n, bool ta);
 // accumulator [groups*ckk][og] at accAt (its GEMM reads dy transposed, tb,
 // so dy needs no copy). Offsets are 64-aligned bytes, -1 when not used.
 inline constexpr int64_t kConvItems = 8;
+// conv2d_bwd_filter's row chunks (work items) when it has one group: enough
+// for 4 threads; each chunk repeats the packing of dy (see convLayout)
+inline constexpr int64_t kConvFilterChunks = 4;
 struct ConvLayout {
   int64_t n = 0, c = 0, h = 0, w = 0, o = 0, kh = 0, kw = 0, oh = 0, ow = 0, cg = 0, og = 0, ckk = 0, ohw = 0;
   int64_t groups = 1;
