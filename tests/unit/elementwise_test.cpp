@@ -5,6 +5,8 @@
 // in ranges of its slices. No element's value may depend on the chunking or
 // the thread count (tests/CMakeLists.txt runs these at 1 and 3 threads too).
 
+#include <limits>
+
 #include "TestUtil.h"
 
 using namespace kiln;
@@ -59,6 +61,34 @@ TEST_CASE("elementwise: threaded log_softmax equals the interpreter at every spl
   checkLogSoftmax({8, 100, 50}, 1);   // along a middle axis: 8 outer ranges of 50 inner slices
   checkLogSoftmax({300, 200}, 0);     // along the outermost axis: one outer range, not split
   checkLogSoftmax({100, 65}, 1);      // 6,500 elements: below the threshold, one thread
+  checkLogSoftmax({37, 10}, 1);       // 16 rows at a time along the last axis: two groups and 5 rows
+  checkLogSoftmax({16, 2}, 1);        // one group exactly
+  checkLogSoftmax({15, 3}, 1);        // no full group
+}
+
+// The last-axis log_softmax runs 16 rows at once (one lane each): rows of
+// NaN, +inf, -inf, -0 and huge values keep the interpreter's bits, lane
+// by lane.
+TEST_CASE("elementwise: log_softmax over rows with NaN, infinities and signed zeros equals the interpreter") {
+  Graph g;
+  Tensor x = g.input("x", {40, 9});
+  Module mod(g);
+  mod.addFunction("f", {x}, {{"y", logSoftmax(x, 1)}});
+  test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
+    test::fillBoth(s, m, "x", 21, -5.0f, 5.0f);
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    const std::pair<int, float> special[] = {{0, nan},      {9 + 3, inf},   {18 + 8, -inf}, {27, -0.0f},
+                                             {28, 0.0f},    {36 + 1, 3e38f}, {45, -3e38f},  {90 + 4, nan},
+                                             {90 + 5, inf}, {99 + 2, -inf}, {99 + 3, -inf}};
+    for (auto [at, v] : special) {
+      s.source("x").f[static_cast<size_t>(at)] = v;
+      m.f32("x")[at] = v;
+    }
+    for (int k = 0; k < 9; ++k) {  // a row of -inf only, and one of +inf only
+      s.source("x").f[static_cast<size_t>(18 * 9 + k)] = m.f32("x")[18 * 9 + k] = -inf;
+      s.source("x").f[static_cast<size_t>(19 * 9 + k)] = m.f32("x")[19 * 9 + k] = inf;
+    }
+  });
 }
 
 namespace {
