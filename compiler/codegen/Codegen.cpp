@@ -15,6 +15,9 @@
 #include <mutex>
 
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/IntrinsicsX86.h>
+#include <llvm/TargetParser/Triple.h>
+#include <llvm/TargetParser/Host.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
@@ -642,10 +645,34 @@ void Emitter::emitLogSoftmaxRows(const ir::Node& n, Value* out, Value* in, Value
   });
 }
 
+// The exported entry point sets the floating-point mode compiled code runs
+// in, subnormals flushed to zero as results and inputs (MXCSR FTZ and DAZ;
+// rt/FloatMode.h says why), calls the body, and restores the caller's mode
+// on every return. The runtime pool's workers take the mode from the caller
+// for each call, and the interpreter runs in it too.
 void Emitter::emitEntry(const lower::FunctionPlan& fp, const std::vector<Function*>& kernels) {
-  Function* f = Function::Create(FunctionType::get(i32_, {ptr_}, false), Function::ExternalLinkage,
-                                 entrySymbol(prefix_, fp.name), m_.get());
+  Function* f = Function::Create(FunctionType::get(i32_, {ptr_}, false), Function::InternalLinkage,
+                                 entrySymbol(prefix_, fp.name) + ".body", m_.get());
   setAttrs(f);
+  {
+    Function* outer = Function::Create(FunctionType::get(i32_, {ptr_}, false), Function::ExternalLinkage,
+                                       entrySymbol(prefix_, fp.name), m_.get());
+    setAttrs(outer);
+    IRBuilderBase::InsertPointGuard guard(b_);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", outer));
+    const bool x86 = Triple(sys::getProcessTriple()).isX86();
+    Value* saved = nullptr;
+    if (x86) {
+      saved = b_.CreateAlloca(i32_);
+      Value* mode = b_.CreateAlloca(i32_);
+      b_.CreateIntrinsic(Intrinsic::x86_sse_stmxcsr, {}, {saved});
+      b_.CreateStore(b_.CreateOr(b_.CreateLoad(i32_, saved), b_.getInt32(0x8040)), mode);  // FTZ | DAZ
+      b_.CreateIntrinsic(Intrinsic::x86_sse_ldmxcsr, {}, {mode});
+    }
+    Value* rc = b_.CreateCall(f, {outer->getArg(0)});
+    if (x86) b_.CreateIntrinsic(Intrinsic::x86_sse_ldmxcsr, {}, {saved});
+    b_.CreateRet(rc);
+  }
   BasicBlock* entry = BasicBlock::Create(ctx_, "entry", f);
   b_.SetInsertPoint(entry);
   Value* base = f->getArg(0);

@@ -57,6 +57,9 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     // elementwise kernels run faster at the full 512 on this machine (tanh
     // and exp over 1M floats: 0.93 ms against 1.33 ms at 256)
     if (vecWidth_ == 16) f->addFnAttr("prefer-vector-width", "512");
+    // compiled code runs with subnormal f32 flushed to zero (emitEntry):
+    // LLVM folds constants the same way
+    f->addFnAttr("denormal-fp-math-f32", "preserve-sign,preserve-sign");
   }
 
   // The first `count` arguments of a kernel-like function are buffers:

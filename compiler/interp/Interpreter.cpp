@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "ir/InitSpec.h"
+#include "kiln/rt/FloatMode.h"
 #include "ir/Shapes.h"
 #include "ir/Text.h"
 
@@ -29,6 +30,10 @@ HostTensor HostTensor::zeros(const ir::TensorType& t) {
 
 std::vector<HostTensor> evaluate(const ir::Graph& g, const std::vector<ValueId>& roots,
                                  const std::map<ValueId, HostTensor>& sources) {
+  // compiled code's floating-point mode (subnormals flushed, rt/FloatMode.h),
+  // so the interpreter and the compiled code agree bit for bit; `fold`
+  // evaluates constants through here too
+  rt::ScopedFlushDenormals ftz;
   std::vector<bool> live = ir::ancestors(g, roots);
   std::vector<HostTensor> env(static_cast<size_t>(g.size()));
   for (ValueId v = 0; v < g.size(); ++v) {

@@ -32,6 +32,7 @@
 // sleeper and notifies under the mutex, which the worker holds until it
 // waits.
 #include "kiln/rt/Parallel.h"
+#include "kiln/rt/FloatMode.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -122,6 +123,7 @@ public:
     if (!busy.owns_lock()) return false;
     fn_ = fn;
     ctx_ = ctx;
+    csr_ = floatControl();  // the workers run the items in the caller's floating-point mode
     done_.store(0, std::memory_order_relaxed);
     const int64_t t = static_cast<int64_t>(ranges_.size());
     for (int64_t r = 0; r < t; ++r)  // release: a claim from this cursor sees fn_, ctx_, done_
@@ -173,6 +175,10 @@ private:
         const uint64_t c = r.cursor.fetch_add(kNextOne, std::memory_order_acquire);
         const int64_t i = static_cast<int64_t>(c >> 32), end = static_cast<int64_t>(c & 0xffffffffu);
         if (i >= end) break;
+        // a worker runs the items in the caller's floating-point mode
+        // (FTZ/DAZ in compiled code, rt/FloatMode.h); read after a claim,
+        // like fn_ and ctx_, so it is the current call's
+        if (ran == 0 && self != 0 && floatControl() != csr_) setFloatControl(csr_);
         fn_(ctx_, i);
         ++ran;
       }
@@ -216,6 +222,7 @@ private:
   std::atomic<bool> stop_{false};
   void (*fn_)(void*, int64_t) = nullptr;
   void* ctx_ = nullptr;
+  unsigned csr_ = 0;
 };
 
 // A forked child has only the forking thread: its copy of the pool must not
