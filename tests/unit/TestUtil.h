@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <kiln/kiln.h>
 #include <kiln/rt/Random.h>
 
@@ -48,6 +49,31 @@ struct SeededInts {
   }
 };
 
+// A convolution to test: input and filter shapes and the options.
+struct ConvCase {
+  Shape x, w;
+  Conv2dOptions o;
+  std::string label() const {
+    return fmt::format("x {} w {} stride {} pad {} dilation {} groups {}", fmt::join(x, "x"), fmt::join(w, "x"),
+                       fmt::join(o.stride, ","), fmt::join(o.pad, ","), fmt::join(o.dilation, ","), o.groups);
+  }
+};
+
+// A convolution nobody picked, for the random-shape tests: a quarter
+// grouped (2 or 3 groups), channels up to maxIn and maxOut per group,
+// kernels 1..5, strides 1..3, padding below the kernel, a fifth dilated
+// along each axis, images of up to 9 x maxSide x maxSide.
+inline ConvCase randomConvCase(SeededInts& next, int64_t maxIn, int64_t maxOut, int64_t maxSide) {
+  int64_t groups = next(0, 3) == 0 ? next(1, 3) : 1;
+  int64_t cin = groups * next(1, maxIn), cout = groups * next(1, maxOut);
+  int64_t kh = next(1, 5), kw = next(1, 5);
+  int64_t sh = next(1, 3), sw = next(1, 3), ph = next(0, kh - 1), pw = next(0, kw - 1);
+  int64_t dh = next(0, 4) == 0 ? 2 : 1, dw = next(0, 4) == 0 ? 2 : 1;
+  int64_t h = next(dh * (kh - 1) + 1, maxSide), w = next(dw * (kw - 1) + 1, maxSide);
+  int64_t n = next(1, 9);
+  return {{n, cin, h, w}, {cout, cin / groups, kh, kw}, {{sh, sw}, {ph, pw}, {dh, dw}, groups}};
+}
+
 // Fills source `name` of the interpreter session with fillRandom's values
 // and copies them into the compiled module's buffer of the same name, so
 // both sides start from the same bits.
@@ -57,6 +83,12 @@ inline void fillBoth(interp::Session& s, jit::CompiledModule& m, const std::stri
   fillRandom(t, stream, lo, hi, classes);
   if (t.type.dtype == ir::DType::F32) std::copy(t.f.begin(), t.f.end(), m.f32(name));
   else std::copy(t.i.begin(), t.i.end(), m.i32(name));
+}
+
+// fillBoth for each of `names`, with streams first, first + 1, ...
+inline void fillBoth(interp::Session& s, jit::CompiledModule& m, std::initializer_list<std::string> names,
+                     uint64_t first = 1) {
+  for (const std::string& name : names) fillBoth(s, m, name, first++);
 }
 
 // Every element of `got` has the bits of the same element of `want`; a

@@ -52,16 +52,12 @@ void checkBitExact(Graph& g, Module& mod, const std::vector<std::string>& source
   }
 }
 
-struct ConvCase {
-  Shape x, w;
-  Conv2dOptions o;
-};
+using test::ConvCase;
 
 // y = conv2d(x, w) and both gradients of sum(y * dy): conv2d,
 // conv2d_bwd_input and conv2d_bwd_filter.
 void checkConv(const ConvCase& c) {
-  CAPTURE(fmt::format("x {} w {} stride {} pad {} dilation {} groups {}", fmt::join(c.x, "x"), fmt::join(c.w, "x"),
-                      fmt::join(c.o.stride, ","), fmt::join(c.o.pad, ","), fmt::join(c.o.dilation, ","), c.o.groups));
+  CAPTURE(c.label());
   Graph g;
   Tensor x = g.input("x", c.x);
   Tensor w = g.input("w", c.w);
@@ -164,14 +160,5 @@ TEST_CASE("conv: pooling kernels and their gradients equal the interpreter bit f
 // seeds) passed, checked once, when the GEMM's random-shape test found a bug.
 TEST_CASE("conv: random shapes equal the interpreter bit for bit") {
   test::SeededInts next{4242};
-  for (int i = 0; i < 16; ++i) {
-    int64_t groups = next(0, 3) == 0 ? next(1, 3) : 1;
-    int64_t cin = groups * next(1, 40), cout = groups * next(1, 70);
-    int64_t kh = next(1, 5), kw = next(1, 5);
-    int64_t sh = next(1, 3), sw = next(1, 3), ph = next(0, kh - 1), pw = next(0, kw - 1);
-    int64_t dh = next(0, 4) == 0 ? 2 : 1, dw = next(0, 4) == 0 ? 2 : 1;
-    int64_t h = next(dh * (kh - 1) + 1, 40), w = next(dw * (kw - 1) + 1, 40);
-    ConvCase c{{next(1, 9), cin, h, w}, {cout, cin / groups, kh, kw}, {{sh, sw}, {ph, pw}, {dh, dw}, groups}};
-    checkConv(c);
-  }
+  for (int i = 0; i < 16; ++i) checkConv(test::randomConvCase(next, 40, 70, 40));
 }

@@ -45,10 +45,7 @@ void checkEpilogue(const EpiCase& c) {
   Tensor y = tanh(matmul(a, b, c.ta, c.tb) + broadcastTo(bias, {c.m, c.n}) + r) * 0.5 - r;
   mod.addFunction("f", {a, b, bias, r}, {{"y", y}});
   test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
-    test::fillBoth(s, m, "a", 1);
-    test::fillBoth(s, m, "b", 2);
-    test::fillBoth(s, m, "bias", 3);
-    test::fillBoth(s, m, "r", 4);
+    test::fillBoth(s, m, {"a", "b", "bias", "r"});
   });
 }
 
@@ -112,8 +109,7 @@ void checkNotFused(const std::function<std::vector<std::pair<std::string, Tensor
   std::vector<std::string> names;
   for (const auto& [name, t] : outs) names.push_back(name);
   test::checkSameBitsAsInterpreter(mod, names, [](interp::Session& s, jit::CompiledModule& m) {
-    test::fillBoth(s, m, "a", 5);
-    test::fillBoth(s, m, "w", 6);
+    test::fillBoth(s, m, {"a", "w"}, 5);
   });
 }
 
@@ -140,17 +136,13 @@ TEST_CASE("epilogue: random shapes equal the interpreter bit for bit") {
 
 namespace {
 
-struct ConvEpiCase {
-  Shape x, w;
-  Conv2dOptions o;
-};
+using test::ConvCase;
 
 // y = tanh(conv2d(x, w) + bias (per channel, as the Conv2d layer adds it) +
 // r) * 0.5 - r: the conv's epilogue reads a broadcast, a second buffer of
 // y's shape and its own C
-void checkConvEpilogue(const ConvEpiCase& c) {
-  CAPTURE(fmt::format("x {} w {} stride {} pad {} dilation {} groups {}", fmt::join(c.x, "x"), fmt::join(c.w, "x"),
-                      fmt::join(c.o.stride, ","), fmt::join(c.o.pad, ","), fmt::join(c.o.dilation, ","), c.o.groups));
+void checkConvEpilogue(const ConvCase& c) {
+  CAPTURE(c.label());
   Graph g;
   Tensor x = g.input("x", c.x);
   Tensor w = g.input("w", c.w);
@@ -168,10 +160,7 @@ void checkConvEpilogue(const ConvEpiCase& c) {
     if (ir::ValueId pr = lower::epilogueProduct(ig, k); pr >= 0 && ig.node(pr).op == ir::OpKind::Conv2d) ++fused;
   CHECK(fused == 1);
   test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
-    test::fillBoth(s, m, "x", 1);
-    test::fillBoth(s, m, "w", 2);
-    test::fillBoth(s, m, "bias", 3);
-    test::fillBoth(s, m, "r", 4);
+    test::fillBoth(s, m, {"x", "w", "bias", "r"});
   });
 }
 
@@ -197,9 +186,7 @@ TEST_CASE("epilogue: a conv2d feeding its bias and relu is fused into their kern
   CHECK(k.scratchBytes == lower::kernelScratchBytes(ig, cv));
   CHECK_FALSE(lower::isFlatElementwise(ig, k));
   test::checkSameBitsAsInterpreter(mod, {"y"}, [](interp::Session& s, jit::CompiledModule& m) {
-    test::fillBoth(s, m, "x", 7);
-    test::fillBoth(s, m, "w", 8);
-    test::fillBoth(s, m, "bias", 9);
+    test::fillBoth(s, m, {"x", "w", "bias"}, 7);
   });
 }
 
@@ -215,13 +202,12 @@ TEST_CASE("epilogue: a conv2d read by two kernels keeps its own buffer") {
   lower::ModulePlan p = lower::planModule(ig);
   for (const lower::Kernel& k : p.functions[0].kernels) CHECK(lower::epilogueProduct(ig, k) < 0);
   test::checkSameBitsAsInterpreter(mod, {"a", "b"}, [](interp::Session& s, jit::CompiledModule& m) {
-    test::fillBoth(s, m, "x", 5);
-    test::fillBoth(s, m, "w", 6);
+    test::fillBoth(s, m, {"x", "w"}, 5);
   });
 }
 
 TEST_CASE("epilogue: conv2d epilogues equal the interpreter bit for bit") {
-  const ConvEpiCase cases[] = {
+  const ConvCase cases[] = {
       {{64, 1, 28, 28}, {32, 1, 5, 5}, {.pad = {2, 2}}},   // the cnn benchmark's first layer, threaded
       {{3, 8, 14, 14}, {16, 8, 5, 5}, {.pad = {2, 2}}},    // k = 200
       {{2, 6, 7, 9}, {6, 2, 3, 3}, {.groups = 3}},         // groups: the epilogue after the image's last group
@@ -229,20 +215,12 @@ TEST_CASE("epilogue: conv2d epilogues equal the interpreter bit for bit") {
       {{2, 3, 11, 13}, {5, 3, 3, 2}, {.stride = {2, 3}, .pad = {1, 1}, .dilation = {2, 1}}},
       {{1, 2, 3, 3}, {3, 2, 3, 3}, {}},                    // one output pixel per channel
   };
-  for (const ConvEpiCase& c : cases) checkConvEpilogue(c);
+  for (const ConvCase& c : cases) checkConvEpilogue(c);
 }
 
 // Shapes nobody picked: 10 seeded random convolutions (as conv_test's
 // random shapes) with the epilogue.
 TEST_CASE("epilogue: conv2d epilogues of random shapes equal the interpreter bit for bit") {
   test::SeededInts next{77};
-  for (int i = 0; i < 10; ++i) {
-    int64_t groups = next(0, 3) == 0 ? next(1, 3) : 1;
-    int64_t cin = groups * next(1, 24), cout = groups * next(1, 40);
-    int64_t kh = next(1, 5), kw = next(1, 5);
-    int64_t sh = next(1, 3), sw = next(1, 3), ph = next(0, kh - 1), pw = next(0, kw - 1);
-    int64_t dh = next(0, 4) == 0 ? 2 : 1, dw = next(0, 4) == 0 ? 2 : 1;
-    int64_t h = next(dh * (kh - 1) + 1, 32), w = next(dw * (kw - 1) + 1, 32);
-    checkConvEpilogue({{next(1, 9), cin, h, w}, {cout, cin / groups, kh, kw}, {{sh, sw}, {ph, pw}, {dh, dw}, groups}});
-  }
+  for (int i = 0; i < 10; ++i) checkConvEpilogue(test::randomConvCase(next, 24, 40, 32));
 }
