@@ -251,6 +251,8 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // an epilogue function overwrites each finished tile with the tree's
   // values there (Gemm.cpp)
   void emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f);
+  // an epilogue's type: void(ctx, r0, rows, c0, cols) over C viewed as 2-D
+  FunctionType* epilogueType() { return FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false); }
   struct EpilogueState {
     ValueId product = -1;  // while emitting an epilogue: the product whose elements are read from C
     Value* c = nullptr;

@@ -330,8 +330,7 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
     zeroFill(out, n.type);
     if (epilogue) {
       const ir::Shape& s = n.type.shape;
-      FunctionType* et = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
-      b_.CreateCall(et, epilogue, {epilogueCtx, c64(0), c64(s[0] * s[1]), c64(0), c64(s[2] * s[3])});
+      b_.CreateCall(epilogueType(), epilogue, {epilogueCtx, c64(0), c64(s[0] * s[1]), c64(0), c64(s[2] * s[3])});
     }
     return;
   }
@@ -366,8 +365,7 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
         });
         // the image's o rows of [n*o, ohw], while they are in this core's cache
         if (epilogue) {
-          FunctionType* et = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
-          b_.CreateCall(et, epilogue, {p[4], mulc(b, l.o), c64(l.o), c64(0), c64(l.ohw)});
+          b_.CreateCall(epilogueType(), epilogue, {p[4], mulc(b, l.o), c64(l.o), c64(0), c64(l.ohw)});
         }
       });
     });

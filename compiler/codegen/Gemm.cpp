@@ -77,7 +77,7 @@ void Emitter::emitMatMul(const ir::Node& n, Value* out, const std::vector<Value*
   if (K == 0) {  // an empty sum
     zeroFill(out, n.type);
     if (epilogue)
-      b_.CreateCall(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false), epilogue,
+      b_.CreateCall(epilogueType(), epilogue,
                     {epilogueCtx, c64(0), c64(M), c64(0), c64(N)});
     return;
   }
@@ -166,7 +166,7 @@ void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f
     leaf_ = std::move(saved);
 
     // epilogue(ctx, r0, rows, c0, cols), ctx = the nptr buffer pointers
-    epi = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false),
+    epi = Function::Create(epilogueType(),
                            Function::InternalLinkage, name + ".epilogue", m_.get());
     setAttrs(epi);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", epi));
@@ -519,7 +519,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   Value *M = field(0), *N = field(1), *A = field(2), *sAi = field(3), *sAk = field(4), *Bp = field(5), *C = field(6),
         *ldc = field(7), *k0 = field(8), *kc = field(9), *first = b_.CreateICmpNE(field(10), c64(0)),
         *KCs = field(11), *panels = field(12), *epilogue = field(20), *epilogueCtx = field(21);
-  FunctionType* epiTy = FunctionType::get(b_.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
+  FunctionType* epiTy = epilogueType();
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
   VectorType* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
   Value* zero = Constant::getNullValue(vt);
