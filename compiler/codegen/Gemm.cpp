@@ -15,7 +15,9 @@
 // Work items for the runtime's threads: when A's k block is small (one
 // 128-row block, or up to 512 KB with 8 or more panels) an item is one panel
 // with all its rows, and it packs that panel itself into a buffer on its
-// stack (so packing runs on every thread and the panel stays in L1); with
+// stack (so packing runs on every thread and the panel stays in L1) - a
+// kGemmKC-deep slice at a time, running every k block itself when A is not
+// packed, so the product is one parallel_for rather than one per block; with
 // at most 48 rows a full panel of untransposed B is not packed at all but
 // read in place; when nothing at all is packed (A in place too, N a whole
 // number of panels), k is not blocked either, and each tile passes it in
@@ -257,7 +259,14 @@ Function* Emitter::gemmFunction() {
   Value* unpacked = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(kInPlaceRows)), b_.CreateNot(tb)),
                                  b_.CreateAnd(b_.CreateICmpEQ(tailN, c64(0)), b_.CreateNot(packA)));
   Value* KCs = b_.CreateSelect(unpacked, K, blockK);  // packed panel depth
-  Value* nBlocks = b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs);
+  // When each item packs its own panel and A is not packed, an item runs
+  // every k block itself (packing each block's slice of its panel before
+  // its rows): one parallel_for for the whole product instead of one per
+  // k block, with the same C stores and reloads between blocks, so the
+  // same chains. (mlp_b64's forward, K = 784: 4 calls, each waiting for
+  // its slowest item, became 1.)
+  Value* ownsK = b_.CreateAnd(packInTile, b_.CreateNot(packA));
+  Value* nBlocks = b_.CreateSelect(ownsK, c64(1), b_.CreateUDiv(b_.CreateAdd(K, b_.CreateSub(KCs, c64(1))), KCs));
   Value* preItems = add(b_.CreateSelect(packInTile, c64(0), panels), b_.CreateSelect(packA, rowBlocks, c64(0)));
   FunctionCallee pfor = m_->getOrInsertFunction(
       "kiln_rt_parallel_for", FunctionType::get(b_.getVoidTy(), {i64_, ptr_, ptr_, i64_}, false));
@@ -266,7 +275,7 @@ Function* Emitter::gemmFunction() {
 
   loopV(nBlocks, [&](Value* kb) {
     Value* k0 = b_.CreateMul(kb, KCs);
-    Value* kc = smin(b_.CreateSub(K, k0), KCs);
+    Value* kc = b_.CreateSelect(ownsK, K, smin(b_.CreateSub(K, k0), KCs));
     // the first block starts from 0, unless accumulating into C
     Value* first = b_.CreateAnd(b_.CreateNot(accumulate), b_.CreateICmpEQ(kb, c64(0)));
     // the epilogue runs on the tiles of the last k block only
@@ -333,7 +342,7 @@ Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   b_.CreateCondBr(b_.CreateICmpULT(w, nB), packB, packA);
   b_.SetInsertPoint(packB);
   Value* dst = gep(f32_, field(5), mulc(b_.CreateMul(w, KCs), 2 * vecWidth_));  // Bp[w][0][0]
-  b_.CreateCall(packTo, {f->getArg(0), w, dst});
+  b_.CreateCall(packTo, {f->getArg(0), w, dst, k0, kc});
   b_.CreateBr(done);
 
   b_.SetInsertPoint(packA);
@@ -386,13 +395,13 @@ Function* Emitter::gemmPackItemFunction(StructType* ctxTy) {
   return f;
 }
 
-// kiln.gemm.pack(ctx, p, dst): packs panel p of the current k block,
+// kiln.gemm.pack(ctx, p, dst, k0, kc): packs rows [k0, k0 + kc) of panel p,
 // dst[kk][0 .. NR) = op(B)[k0 + kk][p*NR ..], zero-padded past N; dst is
 // 64-byte aligned.
 Function* Emitter::gemmPackFunction(StructType* ctxTy) {
   if (gemmPackFn_) return gemmPackFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, ptr_}, false),
+  Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), {ptr_, i64_, ptr_, i64_, i64_}, false),
                                  Function::InternalLinkage, "kiln.gemm.pack", m_.get());
   setAttrs(f);
   f->addFnAttr(Attribute::NoInline);
@@ -402,7 +411,7 @@ Function* Emitter::gemmPackFunction(StructType* ctxTy) {
   auto field = [&](unsigned i) {
     return b_.CreateLoad(ctxTy->getElementType(i), b_.CreateStructGEP(ctxTy, f->getArg(0), i));
   };
-  Value *N = field(1), *k0 = field(8), *kc = field(9), *B = field(13),
+  Value *N = field(1), *k0 = f->getArg(3), *kc = f->getArg(4), *B = field(13),
         *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
   Value* p = f->getArg(1);
   const int64_t VW = vecWidth_, NR = 2 * VW, NV = NR / VW;
@@ -547,13 +556,13 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
                                 b_.CreateICmpSGE(b_.CreateSub(N, mulc(p, NR)), c64(NR)));
   panel = b_.CreateSelect(inPlace, gep(f32_, B, add(b_.CreateMul(k0, ldb), mulc(p, NR))), panel);
   Value* bStride = b_.CreateSelect(inPlace, ldb, c64(NR));
-  ifThen(b_.CreateAnd(packInTile, b_.CreateNot(inPlace)),
-         [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p, panel}); });
+  Value* ownPacked = b_.CreateAnd(packInTile, b_.CreateNot(inPlace));
 
   // C[i0 .. i0+mr, p*NR .. p*NR+cols) (+)= op(A)[i0.., k0+kOff ..+kLen) · Bp[p] rows kOff ..+kLen,
   // from zero when `first`
   // with nv = 1 only the panel's first vector of columns (a tail of at most VW)
-  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first,
+  // sPanel: the panel's row for k = k0 + kOff
+  auto micro = [&](Value* i0, int64_t mr, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first, Value* sPanel,
                    int64_t nv) {
     std::vector<Value*> masks;
     for (int64_t v = 0; v < nv; ++v) masks.push_back(laneMask(v, cols));
@@ -578,7 +587,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
     for (int64_t row = 0; row < mr; ++row) aRow.push_back(gep(f32_, aBase, mulc(aRowStride, row)));
     loopV(kLen, [&](Value* kk0) {
       Value* kk = add(kOff, kk0);
-      Value* bRow = gep(f32_, panel, b_.CreateMul(kk, bStride));
+      Value* bRow = gep(f32_, sPanel, b_.CreateMul(kk0, bStride));
       Value* ak = b_.CreateMul(kk, aKStride);
       std::vector<Value*> bv;
       for (int64_t v = 0; v < nv; ++v) bv.push_back(b_.CreateAlignedLoad(vt, gep(f32_, bRow, c64(v * VW)), Align(4)));
@@ -598,12 +607,17 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   // An unpacked k block (kc > kGemmKC, B in place) is passed in slices of
   // kGemmKC, all rows each, so the slice of the B panel stays in L1 while
   // the rows pass over it; C is stored and reloaded between slices (exact).
-  Value* slice = b_.CreateSelect(inPlace, smin(kc, c64(lower::kGemmKC)), kc);
+  // So is a k range an item runs whole (the gemm function's ownsK): its
+  // own panel is packed a slice at a time, at most kGemmKC deep (`own`).
+  Value* ownsK = b_.CreateAnd(packInTile, b_.CreateNot(packA));
+  Value* slice = b_.CreateSelect(b_.CreateOr(inPlace, ownsK), smin(kc, c64(lower::kGemmKC)), kc);
   Value* slices = b_.CreateUDiv(add(kc, b_.CreateSub(slice, c64(1))), slice);
   loopV(slices, [&](Value* si) {
     Value* kOff = b_.CreateMul(si, slice);
     Value* kLen = smin(b_.CreateSub(kc, kOff), slice);
     Value* sliceFirst = b_.CreateAnd(first, b_.CreateICmpEQ(si, c64(0)));
+    ifThen(ownPacked, [&] { b_.CreateCall(gemmPackFunction(ctxTy), {f->getArg(0), p, panel, add(k0, kOff), kLen}); });
+    Value* sPanel = b_.CreateSelect(ownPacked, panel, gep(f32_, panel, b_.CreateMul(kOff, bStride)));
     loopV(nBlocks, [&](Value* bi) {
       // Rows in blocks of kMC: a block's rows of A (kMC x kc) stay in L2, and
       // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
@@ -614,7 +628,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
       auto passRows = [&](int64_t nv) {
         loopV0(fullRows,
-               [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, nv); });
+               [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, sPanel, nv); });
         // the last rows mod kMR, in micro-kernels of kMR/2, kMR/4, ..., 1
         // rows (one per set bit of the remainder): log2(kMR) tail kernels
         // instead of kMR - 1 keeps the GEMM function, and compile time, small
@@ -622,7 +636,7 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
         for (int64_t h = kMR / 2; h >= 1; h /= 2) {
           Value* piece = b_.CreateAnd(tailM, c64(h));
           Value* at = i0;
-          ifThen(b_.CreateICmpNE(piece, c64(0)), [&] { micro(at, h, p, cols, kOff, kLen, sliceFirst, nv); });
+          ifThen(b_.CreateICmpNE(piece, c64(0)), [&] { micro(at, h, p, cols, kOff, kLen, sliceFirst, sPanel, nv); });
           i0 = add(i0, piece);
         }
       };

@@ -90,6 +90,17 @@ TEST_CASE("gemm: packing of transposed and plain B at k and column remainders, o
   };
   checkAllTransposes(shapes);
   checkGemm({3, 40, 70, 50, false, true});
+  // An item that packs its own panel (one row block, or 8 or more panels
+  // of few rows) and reads A in place runs every k block itself, packing
+  // the panel a 256-deep slice at a time: several slices with a remainder,
+  // one and two row blocks, a tail panel.
+  const GemmCase ownK[] = {{1, 64, 784, 100, false, false}, {1, 200, 600, 260, false, false},
+                           {1, 100, 513, 300, false, false}, {1, 300, 700, 257, false, false}};
+  for (bool tb : {false, true})
+    for (GemmCase c : ownK) {
+      c.tb = tb;
+      checkGemm(c);
+    }
   // A packed as rows (lda a multiple of 1024) with one and several row blocks
   checkGemm({1, 13, 1024, 100, false, false});
   checkGemm({1, 101, 1024, 130, false, true});
