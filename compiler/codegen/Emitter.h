@@ -197,6 +197,9 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   int64_t parallelReduceDim(const lower::Kernel& k);
   void emitParallelReduce(const lower::Kernel& k, Function* kernel, int64_t dim);
   void emitReduceRange(const ir::Node& n, Value* out, size_t dim, Value* lo, Value* hi);
+  // a split sum whose outputs run along the vector's lanes (Loops.cpp)
+  bool laneReduce(const lower::Kernel& k, int64_t dim);
+  void emitLaneReduceRange(const ir::Node& n, Value* out, Value* in, size_t dim, Value* lo, Value* hi);
   // a log_softmax big enough to run its slices over the runtime's threads
   bool parallelLogSoftmax(const lower::Kernel& k);
   void emitParallelLogSoftmax(const lower::Kernel& k, Function* kernel);

@@ -158,17 +158,74 @@ void Emitter::emitParallelReduce(const lower::Kernel& k, Function* kernel, int64
   const unsigned nargs = static_cast<unsigned>(k.inputs.size() + 1);
   std::string name = kernel->getName().str();
   Function* range = rangeFunction(name, nargs);
+  const bool lanes = laneReduce(k, dim);
   {
     IRBuilderBase::InsertPointGuard guard(b_);
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", range));
     leaf_.clear();
     for (size_t x = 0; x < k.inputs.size(); ++x) leaf_[k.inputs[x]] = range->getArg(static_cast<unsigned>(x + 1));
-    emitReduceRange(n, range->getArg(0), static_cast<size_t>(dim), range->getArg(nargs), range->getArg(nargs + 1));
+    if (lanes)
+      emitLaneReduceRange(n, range->getArg(0), range->getArg(1), static_cast<size_t>(dim), range->getArg(nargs),
+                          range->getArg(nargs + 1));
+    else
+      emitReduceRange(n, range->getArg(0), static_cast<size_t>(dim), range->getArg(nargs), range->getArg(nargs + 1));
     b_.CreateRetVoid();
   }
   const int64_t extent = t.shape[static_cast<size_t>(dim)], perIndex = t.numElements() / extent;
-  const int64_t chunk = std::max<int64_t>(1, kParallelChunk / perIndex);
+  // lanes: whole vectors of outputs per item
+  const int64_t chunk = lanes ? vecWidth_ : std::max<int64_t>(1, kParallelChunk / perIndex);
   spreadRange(range, kernel, nargs, name, extent, chunk, true, t.numElements() * 4);
+}
+
+// A sum over every dim but `dim`, of a buffer read as it is (no fused
+// tree), whose outputs along `dim` are at least a vector: each output is a
+// lane. A vector of VW consecutive outputs gathers, at each position of the
+// reduced dims in row-major order, the VW inputs one `dim` step apart and
+// adds them in: every lane is exactly its output's chain of additions, in
+// the interpreter's order, VW chains at a time instead of one (a conv's
+// bias gradient, [64, 32, 28, 28] summed to 32: one add per 4 cycles, the
+// add's latency, was 4% of the cnn step).
+bool Emitter::laneReduce(const lower::Kernel& k, int64_t dim) {
+  const ir::Node& n = g_.node(k.value);
+  const ir::TensorType& t = g_.type(n.operands[0]);
+  if (n.op != OpKind::Sum || t.dtype != ir::DType::F32 || !k.fused.empty() || k.inputs.size() != 1 ||
+      k.inputs[0] != n.operands[0])
+    return false;
+  const auto& axes = n.attrs.getInts("axes");
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    if (static_cast<int64_t>(d) != dim && t.shape[d] > 1 &&
+        std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) == axes.end())
+      return false;  // another kept dim
+  return t.shape[static_cast<size_t>(dim)] >= vecWidth_;
+}
+
+void Emitter::emitLaneReduceRange(const ir::Node& n, Value* out, Value* in, size_t dim, Value* lo, Value* hi) {
+  const ir::TensorType& t = g_.type(n.operands[0]);
+  const std::vector<int64_t> is = ir::stridesOf(t.shape);
+  const int64_t VW = vecWidth_;
+  auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
+  auto* vi = FixedVectorType::get(i64_, static_cast<unsigned>(VW));
+  std::vector<Constant*> laneC;
+  for (int64_t l = 0; l < VW; ++l) laneC.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+  Value* lanes = ConstantVector::get(laneC);
+  Value* laneOff = b_.CreateMul(lanes, ConstantVector::getSplat(vi->getElementCount(), b_.getInt64(static_cast<uint64_t>(is[dim]))));
+  Value* zero = Constant::getNullValue(vt);
+  Value* acc = alloca(vt);
+  ir::Shape rest = t.shape;
+  rest[dim] = 1;
+  loopV0(udivc(add(b_.CreateSub(hi, lo), c64(VW - 1)), VW), [&](Value* gi) {
+    Value* c0 = add(lo, mulc(gi, VW));
+    Value* live = b_.CreateICmpSLT(lanes, b_.CreateVectorSplat(static_cast<unsigned>(VW), b_.CreateSub(hi, c0)));
+    b_.CreateStore(zero, acc);
+    Value* first = gep(f32_, in, mulc(c0, is[dim]));
+    nest(rest, [&](const std::vector<Value*>& idx) {
+      Value* ptrs = b_.CreateGEP(f32_, gep(f32_, first, linear(idx, is)), laneOff);
+      Value* x = b_.CreateMaskedGather(vt, ptrs, Align(4), live, zero);
+      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(vt, acc), x), acc);
+    });
+    // the outputs along dim are contiguous (every other dim of the output is 1)
+    b_.CreateMaskedStore(b_.CreateLoad(vt, acc), gep(f32_, out, c0), Align(4), live);
+  });
 }
 
 bool Emitter::parallelLogSoftmax(const lower::Kernel& k) {

@@ -205,3 +205,38 @@ TEST_CASE("elementwise: reductions of uneven and mixed shapes equal the interpre
   checkReduce({5, 12, 6, 7}, {0, 2, 3});     // a reduced dim before the kept one, one thread
   checkReduce({3, 8, 2, 5}, {0, 3});         // kept, kept, reduced on both sides
 }
+
+// A sum of a buffer over every dim but one (a conv's bias gradient) runs a
+// vector of outputs at a time, one output per lane, each lane gathering its
+// own inputs in row-major order (Emitter::laneReduce). Shapes: whole vectors
+// of outputs and vector tails (19, 37, 33 outputs), the kept dim first or
+// between reduced ones, and NaN, infinities and signed zeros in some lanes'
+// chains (an inf + -inf lane turns NaN; -0 + -0 stays -0). The sum of a
+// product (a fused tree) and two kept dims take the general path.
+TEST_CASE("elementwise: sums kept along one dim, a lane per output, equal the interpreter") {
+  const Shape shapes[] = {{64, 32, 28, 28}, {64, 19, 28, 28}, {8, 37, 20, 20}, {5, 33, 9, 30}, {40, 1000}};
+  for (const Shape& shape : shapes) {
+    CAPTURE(shape.size());
+    CAPTURE(shape[1]);
+    const std::vector<int64_t> axes =
+        shape.size() == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{0, 2, 3};
+    Graph g;
+    Tensor x = g.input("x", shape);
+    Module mod(g);
+    mod.addFunction("f", {x}, {{"s", sum(x, axes)}, {"p", sum(x * x, axes)}});
+    test::checkSameBitsAsInterpreter(mod, {"s", "p"}, [&](interp::Session& s, jit::CompiledModule& m) {
+      test::fillBoth(s, m, "x", 43);
+      const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+      const int64_t inner = shape.size() == 2 ? 1 : shape[2] * shape[3];
+      auto at = [&](int64_t outer, int64_t c, int64_t pos) {  // element pos of output c's inputs in image `outer`
+        return shape.size() == 2 ? c * shape[1] + pos : (outer * shape[1] + c) * inner + pos;
+      };
+      const std::pair<int64_t, float> special[] = {
+          {at(0, 1, 3), nan}, {at(0, 2, 0), inf}, {at(1, 2, 5), -inf}, {at(0, 3, 7), inf}};
+      for (auto [i, v] : special) s.source("x").f[static_cast<size_t>(i)] = m.f32("x")[i] = v;
+      // output 5's inputs all -0 (only in the 2-D shape, where they are contiguous)
+      if (shape.size() == 2)
+        for (int64_t k = 0; k < shape[1]; ++k) s.source("x").f[static_cast<size_t>(at(0, 5, k))] = m.f32("x")[at(0, 5, k)] = -0.0f;
+    });
+  }
+}
