@@ -278,6 +278,10 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     Value *A = nullptr, *B = nullptr, *C = nullptr, *scratch = nullptr;
     Value* packA = nullptr;  // room to pack A (lower::gemmPackABytes(M, K) bytes, 64-aligned), or none
     Value *epilogue = nullptr, *epilogueCtx = nullptr;
+    // read untransposed B's full panels where they are (row stride ldb),
+    // whatever M: for a B whose rows are 64-byte aligned and that only this
+    // product reads (a conv's column matrix), packing it is a copy for nothing
+    bool bInPlace = false;
   };
   void emitGemm(const GemmArgs& g);
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use

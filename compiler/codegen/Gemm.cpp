@@ -18,8 +18,9 @@
 // stack (so packing runs on every thread and the panel stays in L1) - a
 // kGemmKC-deep slice at a time, running every k block itself when A is not
 // packed, so the product is one parallel_for rather than one per block; with
-// at most 48 rows a full panel of untransposed B is not packed at all but
-// read in place; when nothing at all is packed (A in place too, N a whole
+// at most 48 rows, or when the caller asks (GemmArgs::bInPlace: a conv's
+// fresh, 64-byte-aligned column matrix), a full panel of untransposed B is
+// not packed at all but read in place; when nothing at all is packed (A in place too, N a whole
 // number of panels), k is not blocked either, and each tile passes it in
 // kGemmKC-deep slices itself (one parallel_for, not one per block). Otherwise
 // a parallel pre-pass packs the panels into the
@@ -60,7 +61,7 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = lower::kGemmMR;  // micro-kernel rows
 constexpr int64_t kMC = 128;  // rows of A per L2 block (a multiple of kMR)
-constexpr size_t kGemmCtxFields = 22;  // gemmCtxType()
+constexpr size_t kGemmCtxFields = 23;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B
                                                            // are not packed
@@ -197,15 +198,16 @@ void Emitter::emitGemm(const GemmArgs& ga) {
   Value* none = ConstantPointerNull::get(ptr_);
   b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
                     b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA,
-                    ga.epilogue ? ga.epilogue : none, ga.epilogueCtx ? ga.epilogueCtx : none});
+                    ga.epilogue ? ga.epilogue : none, ga.epilogueCtx ? ga.epilogueCtx : none,
+                    b_.getInt1(ga.bInPlace)});
 }
 
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap, epilogue, epilogueCtx)
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap, epilogue, epilogueCtx, bInPlace)
   std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
-                            b_.getInt1Ty(), ptr_, ptr_, ptr_, ptr_};
+                            b_.getInt1Ty(), ptr_, ptr_, ptr_, ptr_, b_.getInt1Ty()};
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  "kiln.gemm", m_.get());
   setAttrs(f);
@@ -219,7 +221,7 @@ Function* Emitter::gemmFunction() {
   Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
         *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13),
-        *epilogue = f->getArg(14), *epilogueCtx = f->getArg(15);
+        *epilogue = f->getArg(14), *epilogueCtx = f->getArg(15), *bInPlace = f->getArg(16);
 
   const int64_t NR = 2 * vecWidth_;
   Value* fullPanels = udivc(N, NR);
@@ -284,7 +286,8 @@ Function* Emitter::gemmFunction() {
     Value* ctxv = gemmCtx;
     Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
                        B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_), Ap,
-                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_), lastEpi, epilogueCtx};
+                       b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_), lastEpi, epilogueCtx,
+                       b_.CreateZExt(bInPlace, i64_)};
     static_assert(std::size(fields) == kGemmCtxFields);
     for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
@@ -308,9 +311,9 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 StructType* Emitter::gemmCtxType() {
   // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
   // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor,
-  // epilogue (null but in the last k block), epilogueCtx
+  // epilogue (null but in the last k block), epilogueCtx, bInPlace
   return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
-                                i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_});
+                                i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_});
 }
 
 // kiln.gemm.pack.item(ctx, w): the packing before the tiles, as parallel_for
@@ -552,7 +555,9 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
   Value* panel = b_.CreateSelect(packInTile, own, gep(f32_, Bp, mulc(b_.CreateMul(p, KCs), NR)));
   // a full panel of untransposed B is read where it is (row stride ldb)
   Value* B = field(13), *ldb = field(14), *tb = b_.CreateICmpNE(field(15), c64(0));
-  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSLE(M, c64(kInPlaceRows)), b_.CreateNot(tb)),
+  Value* inPlace = b_.CreateAnd(b_.CreateAnd(b_.CreateOr(b_.CreateICmpSLE(M, c64(kInPlaceRows)),
+                                                          b_.CreateICmpNE(field(22), c64(0))),
+                                              b_.CreateNot(tb)),
                                 b_.CreateICmpSGE(b_.CreateSub(N, mulc(p, NR)), c64(NR)));
   panel = b_.CreateSelect(inPlace, gep(f32_, B, add(b_.CreateMul(k0, ldb), mulc(p, NR))), panel);
   Value* bStride = b_.CreateSelect(inPlace, ldb, c64(NR));

@@ -278,10 +278,11 @@ ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
     l.units = l.n;
   }
   l.items = std::min(l.units, kConvItems);
+  l.colLd = node.op == OpKind::Conv2dBwdInput ? l.ohw : (l.ohw + 15) / 16 * 16;
   int64_t at = 0;
   if (!l.direct) {
     l.colAt = at;
-    at += alignUp(rows * l.ohw * 4);
+    at += alignUp(rows * l.colLd * 4);
   }
   l.packAt = at;
   // the GEMM's (k, n): forward (ckk, ohw), input gradient (og, ohw), filter gradient (ohw, og)

@@ -208,6 +208,10 @@ struct ConvLayout {
   bool direct = false;  // 1x1, stride 1, no padding: the image is its own column matrix
   int64_t units = 0, chunks = 1, rowsPer = 0, items = 0, slotBytes = 0;
   int64_t colAt = -1, packAt = -1, accAt = -1, bytes = 0;
+  // the column matrix's row stride in floats: the forward's and the filter
+  // gradient's rows start 64-byte aligned (the forward's GEMM reads them in
+  // place as its B), the input gradient's (its GEMM's C) are ohw apart
+  int64_t colLd = 0;
 };
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node);
 

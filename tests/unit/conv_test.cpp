@@ -90,6 +90,13 @@ TEST_CASE("conv: im2col and GEMM conv kernels equal the interpreter bit for bit"
       {{1, 30, 6, 6}, {4, 30, 3, 3}, {{1, 1}, {1, 1}}},                // ckk 270: two GEMM k blocks
       {{3, 2, 17, 17}, {2, 2, 3, 3}, {{1, 1}, {0, 0}}},                // ohw 225, odd
       {{1, 1, 4, 4}, {1, 1, 4, 4}, {{1, 1}, {3, 3}}},                  // every tap padded somewhere
+      // the forward's GEMM reads the column matrix's full panels in place
+      // (rows 64-byte aligned, ohw rounded up to 16 floats apart): LeNet's
+      // second layer itself (k blocks of 256 and 32, a 4-column tail
+      // panel), and more than one 128-row block of output channels
+      {{1, 32, 14, 14}, {64, 32, 5, 5}, {{1, 1}, {2, 2}}},
+      {{2, 3, 8, 8}, {130, 3, 3, 3}, {{1, 1}, {1, 1}}},
+      {{1, 20, 8, 9}, {140, 20, 3, 3}, {{1, 1}, {1, 1}}},
   };
   for (const ConvCase& c : cases) checkConv(c);
 }
