@@ -580,7 +580,6 @@ void Emitter::emitLogSoftmaxRows(const ir::Node& n, Value* out, Value* in, Value
     // one-row way below.
     const int64_t VW = vecWidth_;
     auto* vt = FixedVectorType::get(f32_, static_cast<unsigned>(VW));
-    auto* it = FixedVectorType::get(i64_, static_cast<unsigned>(VW));
     std::vector<Constant*> laneC;
     for (int64_t r = 0; r < VW; ++r) laneC.push_back(b_.getInt64(static_cast<uint64_t>(r * len)));
     Value* laneOff = ConstantVector::get(laneC);

@@ -282,9 +282,18 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
     // whatever M: for a B whose rows are 64-byte aligned and that only this
     // product reads (a conv's column matrix), packing it is a copy for nothing
     bool bInPlace = false;
+    // op(A) transposed, [K][M] with rows ldaT floats apart, for the narrow
+    // tail panels' row-vector kernel (a conv's weights, transposed once per
+    // call), or none
+    Value* aT = nullptr;
+    int64_t ldaT = 0;
   };
   void emitGemm(const GemmArgs& g);
   Function* gemmFunction();  // the module's shared GEMM, emitted on first use
+  // whether some product of the module can take the row-vector tail kernel
+  // (a narrow tail panel of at most kGemmRowVectorCols columns with op(A)'s
+  // rows side by side: transposed A, or a conv's transposed weights)
+  bool rowVectorTails();
   StructType* gemmCtxType();
   Function* gemmTileFunction(StructType* ctxTy);
   Function* gemmPackFunction(StructType* ctxTy);

@@ -353,6 +353,13 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
     loopV(b_.CreateSub(hi, lo), [&](Value* u) { unit(add(lo, u), col, pack); });
   };
   if (n.op == OpKind::Conv2d) {
+    // the weights transposed once, for the GEMMs' narrow tail panels
+    const int64_t tail = l.ohw % (2 * vecWidth_);
+    Value* wT = l.wTAt < 0 || tail == 0 || tail > lower::kGemmRowVectorCols ? nullptr : bytesAt(scratch_, c64(l.wTAt));
+    if (wT)
+      loop(l.groups, [&](Value* gr) {
+        emitTransposeBlocks(*this, gep(f32_, in[1], mulc(gr, grpW)), gep(f32_, wT, mulc(gr, grpW)), l.og, l.ckk);
+      });
     std::vector<Value*> bufs{in[0], in[1], out, scratch_};
     if (epilogue) bufs.push_back(epilogueCtx);
     parallelItems(*this, "images", l.items, flops, bufs, [&](Value* item, const std::vector<Value*>& p) {
@@ -364,6 +371,7 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
           ga.M = l.og, ga.N = l.ohw, ga.K = l.ckk, ga.lda = l.ckk, ga.ldb = l.direct ? l.ohw : l.colLd, ga.ldc = l.ohw;
           ga.A = gep(f32_, p[1], mulc(gr, grpW)), ga.B = l.direct ? img : col, ga.C = yAt(p[2], b, gr);
           ga.bInPlace = !l.direct;  // im2col's fresh rows, 64-byte aligned: packing them would copy them again
+          if (wT) ga.aT = gep(f32_, bytesAt(p[3], c64(l.wTAt)), mulc(gr, grpW)), ga.ldaT = l.og;
           ga.scratch = pack;
           emitGemm(ga);
         });

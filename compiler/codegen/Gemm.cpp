@@ -48,7 +48,10 @@
 // by the number of matmuls, which made compile time grow tenfold. Row tails
 // (M mod 8) are passed by micro-kernels of 4, 2 and 1 rows (7 = 4 + 2 + 1),
 // column tails use masked loads and stores of C, and a tail panel of at most one vector
-// of columns (N = 10 classes, the 65th of 65) multiplies one vector per row.
+// of columns (N = 10 classes, the 65th of 65) multiplies one vector per row -
+// or, with at most 4 columns where op(A)'s rows lie side by side at each k
+// (transposed A, a conv's weights transposed once per call), VW rows per
+// vector, in modules that have such a product (rowVectorTails).
 #include "Emitter.h"
 #include "passes/Passes.h"
 
@@ -61,7 +64,7 @@ namespace kiln::codegen::detail {
 namespace {
 constexpr int64_t kMR = lower::kGemmMR;  // micro-kernel rows
 constexpr int64_t kMC = 128;  // rows of A per L2 block (a multiple of kMR)
-constexpr size_t kGemmCtxFields = 23;  // gemmCtxType()
+constexpr size_t kGemmCtxFields = 25;  // gemmCtxType()
 constexpr int64_t kAPad = 16;          // packed rows of A: KCs + kAPad floats apart
 constexpr int64_t kInPlaceRows = passes::kGemmInPlaceRows;  // up to this many rows, full panels of untransposed B
                                                            // are not packed
@@ -199,15 +202,30 @@ void Emitter::emitGemm(const GemmArgs& ga) {
   b_.CreateCall(f, {c64(ga.M), c64(ga.N), c64(ga.K), ga.A, c64(sAi), c64(sAk), ga.B, c64(ga.ldb), ga.C, c64(ga.ldc),
                     b_.getInt1(ga.tb), b_.getInt1(ga.accumulate), scratch, packA,
                     ga.epilogue ? ga.epilogue : none, ga.epilogueCtx ? ga.epilogueCtx : none,
-                    b_.getInt1(ga.bInPlace)});
+                    b_.getInt1(ga.bInPlace), ga.aT ? ga.aT : none, c64(ga.ldaT)});
+}
+
+bool Emitter::rowVectorTails() {
+  const int64_t NR = 2 * vecWidth_;
+  auto narrow = [&](int64_t n) { return n % NR != 0 && n % NR <= lower::kGemmRowVectorCols; };
+  for (ValueId v = 0; v < g_.size(); ++v) {
+    const ir::Node& n = g_.node(v);
+    if (n.op == OpKind::MatMul && n.attrs.getInt("ta", 0) && narrow(n.type.shape.back())) return true;
+    if (n.op == OpKind::Conv2d || n.op == OpKind::Conv2dBwdInput) {
+      lower::ConvLayout l = lower::convLayout(g_, n);
+      if ((n.op == OpKind::Conv2dBwdInput || l.wTAt >= 0) && narrow(l.ohw)) return true;
+    }
+  }
+  return false;
 }
 
 Function* Emitter::gemmFunction() {
   if (gemmFn_) return gemmFn_;
   IRBuilderBase::InsertPointGuard guard(b_);
-  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap, epilogue, epilogueCtx, bInPlace)
+  // (M, N, K, A, sAi, sAk, B, ldb, C, ldc, tb, accumulate, scratch, Ap, epilogue, epilogueCtx, bInPlace,
+  //  aT, ldaT)
   std::vector<Type*> params{i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_, i64_, b_.getInt1Ty(),
-                            b_.getInt1Ty(), ptr_, ptr_, ptr_, ptr_, b_.getInt1Ty()};
+                            b_.getInt1Ty(), ptr_, ptr_, ptr_, ptr_, b_.getInt1Ty(), ptr_, i64_};
   Function* f = Function::Create(FunctionType::get(b_.getVoidTy(), params, false), Function::InternalLinkage,
                                  "kiln.gemm", m_.get());
   setAttrs(f);
@@ -221,7 +239,8 @@ Function* Emitter::gemmFunction() {
   Value *M = f->getArg(0), *N = f->getArg(1), *K = f->getArg(2), *A = f->getArg(3), *sAi = f->getArg(4),
         *sAk = f->getArg(5), *B = f->getArg(6), *ldb = f->getArg(7), *C = f->getArg(8), *ldc = f->getArg(9),
         *tb = f->getArg(10), *accumulate = f->getArg(11), *Bp = f->getArg(12), *Ap = f->getArg(13),
-        *epilogue = f->getArg(14), *epilogueCtx = f->getArg(15), *bInPlace = f->getArg(16);
+        *epilogue = f->getArg(14), *epilogueCtx = f->getArg(15), *bInPlace = f->getArg(16), *aT = f->getArg(17),
+        *ldaT = f->getArg(18);
 
   const int64_t NR = 2 * vecWidth_;
   Value* fullPanels = udivc(N, NR);
@@ -287,7 +306,7 @@ Function* Emitter::gemmFunction() {
     Value* fields[] = {M,  N,  A,  sAi, sAk, Bp, C, ldc, k0, kc, b_.CreateZExt(first, i64_), KCs, panels,
                        B,  ldb, b_.CreateZExt(tb, i64_), b_.CreateZExt(packInTile, i64_), Ap,
                        b_.CreateZExt(packA, i64_), b_.CreateZExt(aKMajor, i64_), lastEpi, epilogueCtx,
-                       b_.CreateZExt(bInPlace, i64_)};
+                       b_.CreateZExt(bInPlace, i64_), aT, ldaT};
     static_assert(std::size(fields) == kGemmCtxFields);
     for (unsigned i = 0; i < std::size(fields); ++i) b_.CreateStore(fields[i], b_.CreateStructGEP(ctxTy, ctxv, i));
     // the tiles (row block x panel) are independent: spread them over the
@@ -311,9 +330,9 @@ Value* Emitter::laneMask(int64_t v, Value* cols) {
 StructType* Emitter::gemmCtxType() {
   // what the tiles and the packing need: M, N, A, sAi, sAk, Bp, C, ldc, k0,
   // kc, first, KCs, panels, B, ldb, tb, packInTile, Ap, packA, aKMajor,
-  // epilogue (null but in the last k block), epilogueCtx, bInPlace
+  // epilogue (null but in the last k block), epilogueCtx, bInPlace, aT, ldaT
   return StructType::get(ctx_, {i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_, i64_, ptr_,
-                                i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_});
+                                i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, i64_, ptr_, i64_});
 }
 
 // kiln.gemm.pack.item(ctx, w): the packing before the tiles, as parallel_for
@@ -609,6 +628,69 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
         b_.CreateMaskedStore(b_.CreateLoad(vt, acc[static_cast<size_t>(row * NV + v)]), cPtr(row, v), Align(4),
                              masks[static_cast<size_t>(v)]);
   };
+  // A narrow panel (at most kMaxT = 4 columns) when op(A)'s rows lie side by
+  // side at each k (a transposed A read in place, sAi = 1, or a transposed
+  // copy the caller made, aT): the vectors run along the rows instead of the
+  // columns, nr vectors of VW rows by nc columns of accumulators, so one FMA
+  // advances VW rows of one column where the one-vector kernel advances one
+  // row of a panel only `cols` of whose VW lanes count (8 broadcasts, a load
+  // and 8 FMAs per k for 8 rows). Each element is the same fma chain, k
+  // ascending. A vector's elements of C are ldc apart: gathered (unless
+  // `first`) and scattered, once per k block.
+  Value* aT = field(23);
+  Value* haveAT = b_.CreateICmpNE(aT, ConstantPointerNull::get(ptr_));
+  Value* rowVectors = b_.CreateOr(haveAT, b_.CreateAnd(b_.CreateICmpEQ(sAi, c64(1)), b_.CreateNot(packA)));
+  Value* tKStride = b_.CreateSelect(haveAT, field(24), sAk);  // op(A)(i, k) at tBase[i + k * tKStride]
+  Value* tBase = b_.CreateSelect(haveAT, aT, A);
+  std::vector<Constant*> laneIdx;
+  for (int64_t l = 0; l < VW; ++l) laneIdx.push_back(b_.getInt64(static_cast<uint64_t>(l)));
+  Value* lanes = ConstantVector::get(laneIdx);
+  const int64_t kMaxT = lower::kGemmRowVectorCols;  // most columns the row-vector kernel takes
+  // only in modules with a product that can use it: it costs the GEMM
+  // function ~80 ms of LLVM's time (compile_mlp 0.40 -> 0.48 s)
+  const bool withRowVectors = rowVectorTails();
+  std::vector<Value*> accT(static_cast<size_t>(2 * kMaxT));
+  for (Value*& a : accT) a = alloca(vt);
+  auto microT = [&](Value* i0, int64_t nr, int64_t nc, Value* p, Value* cols, Value* kOff, Value* kLen, Value* first,
+                    Value* sPanel) {
+    auto splat = [&](Value* x) { return b_.CreateVectorSplat(static_cast<unsigned>(VW), x); };
+    Value* notFirst = splat(b_.CreateNot(first));
+    auto cPtrs = [&](int64_t r, int64_t j) {
+      Value* rowsV = b_.CreateAdd(splat(add(i0, c64(r * VW))), lanes);
+      return b_.CreateGEP(f32_, C, b_.CreateAdd(b_.CreateMul(rowsV, splat(ldc)), splat(add(mulc(p, NR), c64(j)))));
+    };
+    std::vector<Value*> colOk;
+    for (int64_t j = 0; j < nc; ++j) colOk.push_back(splat(b_.CreateICmpULT(c64(j), cols)));
+    auto slot = [&](int64_t r, int64_t j) { return accT[static_cast<size_t>(r * kMaxT + j)]; };
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t j = 0; j < nc; ++j)
+        b_.CreateStore(b_.CreateMaskedGather(vt, cPtrs(r, j), Align(4),
+                                             b_.CreateAnd(colOk[static_cast<size_t>(j)], notFirst), zero),
+                       slot(r, j));
+    Value* aBase = gep(f32_, tBase, add(i0, b_.CreateMul(add(k0, kOff), tKStride)));
+    loopV(kLen, [&](Value* kk0) {
+      Value* aAt = gep(f32_, aBase, b_.CreateMul(kk0, tKStride));
+      std::vector<Value*> av;
+      for (int64_t r = 0; r < nr; ++r) av.push_back(b_.CreateAlignedLoad(vt, gep(f32_, aAt, c64(r * VW)), Align(4)));
+      Value* bRow = gep(f32_, sPanel, b_.CreateMul(kk0, bStride));
+      for (int64_t j = 0; j < nc; ++j) {
+        Value* bj = splat(loadF(bRow, c64(j)));
+        for (int64_t r = 0; r < nr; ++r)
+          b_.CreateStore(fma(av[static_cast<size_t>(r)], bj, b_.CreateLoad(vt, slot(r, j))), slot(r, j));
+      }
+    });
+    {  // already vector code: LLVM's unroller and vectorizer only add compile time here
+      Metadata* hints[] = {
+          nullptr, MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.unroll.disable")}),
+          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.enable"), ConstantAsMetadata::get(b_.getFalse())})};
+      MDNode* loopId = MDNode::getDistinct(ctx_, hints);
+      loopId->replaceOperandWith(0, loopId);
+      b_.GetInsertBlock()->getSinglePredecessor()->getTerminator()->setMetadata(LLVMContext::MD_loop, loopId);
+    }
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t j = 0; j < nc; ++j)
+        b_.CreateMaskedScatter(b_.CreateLoad(vt, slot(r, j)), cPtrs(r, j), Align(4), colOk[static_cast<size_t>(j)]);
+  };
   // An unpacked k block (kc > kGemmKC, B in place) is passed in slices of
   // kGemmKC, all rows each, so the slice of the B panel stays in L1 while
   // the rows pass over it; C is stored and reloaded between slices (exact).
@@ -628,30 +710,54 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
       // the B panel (kc x NR) stays in L1 while the block's rows pass over it.
       Value* r0 = mulc(add(ic0, bi), kMC);
       Value* rows = smin(b_.CreateSub(M, r0), c64(kMC));
-      Value* fullRows = udivc(rows, kMR);
-      Value* tailM = b_.CreateURem(rows, c64(kMR));
       Value* cols = smin(b_.CreateSub(N, mulc(p, NR)), c64(NR));
-      auto passRows = [&](int64_t nv) {
-        loopV0(fullRows,
-               [&](Value* ib) { micro(add(r0, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, sPanel, nv); });
-        // the last rows mod kMR, in micro-kernels of kMR/2, kMR/4, ..., 1
-        // rows (one per set bit of the remainder): log2(kMR) tail kernels
-        // instead of kMR - 1 keeps the GEMM function, and compile time, small
-        Value* i0 = add(r0, mulc(fullRows, kMR));
+      // rows [from, from + count) in micro-kernels of kMR rows, then the
+      // last rows mod kMR in micro-kernels of kMR/2, kMR/4, ..., 1 rows (one
+      // per set bit of the remainder): log2(kMR) tail kernels instead of
+      // kMR - 1 keeps the GEMM function, and compile time, small
+      auto passRowsFrom = [&](Value* from, Value* count, int64_t nv) {
+        loopV0(udivc(count, kMR), [&](Value* ib) {
+          micro(add(from, mulc(ib, kMR)), kMR, p, cols, kOff, kLen, sliceFirst, sPanel, nv);
+        });
+        Value* i0 = add(from, mulc(udivc(count, kMR), kMR));
+        Value* rest = b_.CreateURem(count, c64(kMR));
         for (int64_t h = kMR / 2; h >= 1; h /= 2) {
-          Value* piece = b_.CreateAnd(tailM, c64(h));
+          Value* piece = b_.CreateAnd(rest, c64(h));
           Value* at = i0;
           ifThen(b_.CreateICmpNE(piece, c64(0)), [&] { micro(at, h, p, cols, kOff, kLen, sliceFirst, sPanel, nv); });
           i0 = add(i0, piece);
         }
       };
+      auto passRows = [&](int64_t nv) { passRowsFrom(r0, rows, nv); };
+      // the row-vector kernel over groups of 2 VW rows, then the rest
+      // (fewer than 2 VW) one vector per row as below
+      auto passRowsT = [&](int64_t nc) {
+        Value* pairs = udivc(rows, 2 * VW);
+        loopV0(pairs, [&](Value* ib) {
+          microT(add(r0, mulc(ib, 2 * VW)), 2, nc, p, cols, kOff, kLen, sliceFirst, sPanel);
+        });
+        passRowsFrom(add(r0, mulc(pairs, 2 * VW)), b_.CreateURem(rows, c64(2 * VW)), 1);
+      };
       // a panel of at most VW columns (N's tail, e.g. 10 classes or the 65th
-      // of 65) multiplies one vector per row, not two
+      // of 65) multiplies one vector per row, not two, or goes by row
+      // vectors when it has at most kMaxT columns and op(A) allows
       BasicBlock* narrow = BasicBlock::Create(ctx_, "panel.narrow", f);
+      BasicBlock* byRows = BasicBlock::Create(ctx_, "panel.rowvectors", f);
+      BasicBlock* byCols = BasicBlock::Create(ctx_, "panel.onevector", f);
       BasicBlock* wide = BasicBlock::Create(ctx_, "panel.wide", f);
       BasicBlock* next = BasicBlock::Create(ctx_, "panel.done", f);
       b_.CreateCondBr(b_.CreateICmpSLE(cols, c64(VW)), narrow, wide);
       b_.SetInsertPoint(narrow);
+      if (withRowVectors) {
+        b_.CreateCondBr(b_.CreateAnd(rowVectors, b_.CreateICmpSLE(cols, c64(kMaxT))), byRows, byCols);
+        b_.SetInsertPoint(byRows);
+        passRowsT(kMaxT);
+        b_.CreateBr(next);
+      } else {
+        b_.CreateBr(byCols);
+        byRows->eraseFromParent();
+      }
+      b_.SetInsertPoint(byCols);
       passRows(1);
       b_.CreateBr(next);
       b_.SetInsertPoint(wide);

@@ -294,6 +294,10 @@ ConvLayout convLayout(const ir::Graph& g, const ir::Node& node) {
     l.accAt = at;
     at += alignUp(l.groups * l.ckk * l.og * 4);
   }
+  if (node.op == OpKind::Conv2d && !l.direct && l.ohw % 16 != 0 && l.ohw % 16 <= kGemmRowVectorCols) {
+    l.wTAt = at;
+    at += alignUp(l.groups * l.ckk * l.og * 4);
+  }
   l.bytes = at;
   return l;
 }

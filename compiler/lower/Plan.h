@@ -176,6 +176,9 @@ inline constexpr int64_t kBufferAlign = 64;
 // zero-padded at the right edge.
 inline constexpr int64_t kGemmKC = 256;
 inline constexpr int64_t kGemmMaxNR = 32;
+// A narrow tail panel of at most this many columns goes by row vectors
+// when op(A)'s rows lie side by side at each k (codegen/Gemm.cpp).
+inline constexpr int64_t kGemmRowVectorCols = 4;
 inline constexpr int64_t kGemmMR = 8;  // rows of the micro-kernel (and of a packed micro-panel of A)
 int64_t gemmScratchBytes(int64_t k, int64_t n);
 // A matmul's GEMM may also pack a k block of A (m rows) after the B panels,
@@ -212,6 +215,11 @@ struct ConvLayout {
   // gradient's rows start 64-byte aligned (the forward's GEMM reads them in
   // place as its B), the input gradient's (its GEMM's C) are ohw apart
   int64_t colLd = 0;
+  // conv2d whose output positions end in a tail of at most
+  // kGemmRowVectorCols columns past a multiple of 16: the weights
+  // transposed, [group][ckk][og], once per call, which the GEMMs' narrow
+  // tail panels read as op(A)'s columns (GemmArgs::aT); -1 = none
+  int64_t wTAt = -1;
 };
 ConvLayout convLayout(const ir::Graph& g, const ir::Node& node);
 
