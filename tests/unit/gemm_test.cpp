@@ -19,8 +19,10 @@ struct GemmCase {
 };
 
 // asGiven: compiled with dce alone, so the product is the one written (the
-// batch pass reorients a transposed-A product with a column tail)
-void checkGemm(const GemmCase& c, bool asGiven = false) {
+// batch pass reorients a transposed-A product with a column tail); cpu: a
+// target other than the host (the AVX2 code: 8-lane vectors, 16-column
+// panels)
+void checkGemm(const GemmCase& c, bool asGiven = false, const std::string& cpu = "") {
   CAPTURE(c.batch);
   CAPTURE(c.m);
   CAPTURE(c.k);
@@ -42,6 +44,7 @@ void checkGemm(const GemmCase& c, bool asGiven = false) {
   interp::Session s(g.ir());
   CompileOptions opts;
   if (asGiven) opts.passes = {"dce"};
+  opts.targetCpu = cpu;
   auto jit = jit::compile(mod, opts);
   test::fillBoth(s, *jit, "a", 1);
   test::fillBoth(s, *jit, "b", 2);
@@ -140,6 +143,19 @@ TEST_CASE("gemm: narrow tail panels of a transposed A go by row vectors") {
       {1, 64, 64, 37, true, false},   {1, 130, 513, 100, true, true}, {1, 5, 20, 3, true, false},
   };
   for (const GemmCase& c : shapes) checkGemm(c, true);
+}
+
+// The AVX2 code (compiled for haswell, run here when the host has AVX2 and
+// FMA): 8-lane vectors, 16-column panels, so other tails and edges than the
+// AVX-512 code's, through every kernel above.
+TEST_CASE("gemm: the AVX2 code equals the interpreter bit for bit") {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+  const GemmCase shapes[] = {
+      {1, 7, 257, 33, false, false},  {1, 64, 784, 100, false, false}, {1, 13, 600, 47, false, true},
+      {1, 800, 64, 196, true, false}, {1, 33, 300, 19, true, true},   {1, 130, 513, 100, true, false},
+      {1, 32, 576, 64, false, false}, {1, 806, 200, 196, true, false}, {2, 9, 33, 65, true, true},
+  };
+  for (const GemmCase& c : shapes) checkGemm(c, true, "haswell");
 }
 
 // With at most 48 rows, untransposed B in full panels and A read in place,
