@@ -294,6 +294,23 @@ public:  // the emitters are split over Codegen.cpp, Families.cpp and Gemm.cpp
   // (a narrow tail panel of at most kGemmRowVectorCols columns with op(A)'s
   // rows side by side: transposed A, or a conv's transposed weights)
   bool rowVectorTails();
+  // whether a product with N columns ends in a tail panel the row-vector
+  // kernel takes (1 to kGemmRowVectorCols columns past whole panels)
+  bool rowVectorTail(int64_t n) const {
+    return n % (2 * vecWidth_) != 0 && n % (2 * vecWidth_) <= lower::kGemmRowVectorCols;
+  }
+  // Attaches loop metadata (`llvm.loop.*` hints) to the loop loopV has just
+  // closed: its latch is the current block's single predecessor.
+  void hintClosedLoop(std::vector<Metadata*> hints) {
+    hints.insert(hints.begin(), nullptr);
+    MDNode* loopId = MDNode::getDistinct(ctx_, hints);
+    loopId->replaceOperandWith(0, loopId);
+    b_.GetInsertBlock()->getSinglePredecessor()->getTerminator()->setMetadata(LLVMContext::MD_loop, loopId);
+  }
+  Metadata* loopHint(const char* name) { return MDNode::get(ctx_, {MDString::get(ctx_, name)}); }
+  Metadata* loopHint(const char* name, Constant* value) {
+    return MDNode::get(ctx_, {MDString::get(ctx_, name), ConstantAsMetadata::get(value)});
+  }
   StructType* gemmCtxType();
   Function* gemmTileFunction(StructType* ctxTy);
   Function* gemmPackFunction(StructType* ctxTy);

@@ -354,8 +354,7 @@ void Emitter::emitConv(const ir::Node& n, Value* out, const std::vector<Value*>&
   };
   if (n.op == OpKind::Conv2d) {
     // the weights transposed once, for the GEMMs' narrow tail panels
-    const int64_t tail = l.ohw % (2 * vecWidth_);
-    Value* wT = l.wTAt < 0 || tail == 0 || tail > lower::kGemmRowVectorCols ? nullptr : bytesAt(scratch_, c64(l.wTAt));
+    Value* wT = l.wTAt >= 0 && rowVectorTail(l.ohw) ? bytesAt(scratch_, c64(l.wTAt)) : nullptr;
     if (wT)
       loop(l.groups, [&](Value* gr) {
         emitTransposeBlocks(*this, gep(f32_, in[1], mulc(gr, grpW)), gep(f32_, wT, mulc(gr, grpW)), l.og, l.ckk);

@@ -153,19 +153,10 @@ void Emitter::emitEpilogueKernel(const lower::Kernel& k, ValueId mm, Function* f
       // to the 8-wide remainder loop), and with masked iterations instead
       // of a scalar remainder loop (whose register use made the vector loop
       // reload its constants on every row)
-      Metadata* hints[] = {
-          nullptr,
-          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.enable"),
-                             ConstantAsMetadata::get(b_.getTrue())}),
-          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.predicate.enable"),
-                             ConstantAsMetadata::get(b_.getTrue())}),
-          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.width"),
-                             ConstantAsMetadata::get(b_.getInt32(static_cast<uint32_t>(vecWidth_)))}),
-          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.interleave.count"),
-                             ConstantAsMetadata::get(b_.getInt32(1))})};
-      MDNode* loopId = MDNode::getDistinct(ctx_, hints);
-      loopId->replaceOperandWith(0, loopId);
-      b_.GetInsertBlock()->getSinglePredecessor()->getTerminator()->setMetadata(LLVMContext::MD_loop, loopId);
+      hintClosedLoop({loopHint("llvm.loop.vectorize.enable", b_.getTrue()),
+                      loopHint("llvm.loop.vectorize.predicate.enable", b_.getTrue()),
+                      loopHint("llvm.loop.vectorize.width", b_.getInt32(static_cast<uint32_t>(vecWidth_))),
+                      loopHint("llvm.loop.interleave.count", b_.getInt32(1))});
     });
     b_.CreateRetVoid();
     epilogue_ = {};
@@ -206,14 +197,12 @@ void Emitter::emitGemm(const GemmArgs& ga) {
 }
 
 bool Emitter::rowVectorTails() {
-  const int64_t NR = 2 * vecWidth_;
-  auto narrow = [&](int64_t n) { return n % NR != 0 && n % NR <= lower::kGemmRowVectorCols; };
   for (ValueId v = 0; v < g_.size(); ++v) {
     const ir::Node& n = g_.node(v);
-    if (n.op == OpKind::MatMul && n.attrs.getInt("ta", 0) && narrow(n.type.shape.back())) return true;
+    if (n.op == OpKind::MatMul && n.attrs.getInt("ta", 0) && rowVectorTail(n.type.shape.back())) return true;
     if (n.op == OpKind::Conv2d || n.op == OpKind::Conv2dBwdInput) {
       lower::ConvLayout l = lower::convLayout(g_, n);
-      if ((n.op == OpKind::Conv2dBwdInput || l.wTAt >= 0) && narrow(l.ohw)) return true;
+      if ((n.op == OpKind::Conv2dBwdInput || l.wTAt >= 0) && rowVectorTail(l.ohw)) return true;
     }
   }
   return false;
@@ -679,14 +668,8 @@ Function* Emitter::gemmTileFunction(StructType* ctxTy) {
           b_.CreateStore(fma(av[static_cast<size_t>(r)], bj, b_.CreateLoad(vt, slot(r, j))), slot(r, j));
       }
     });
-    {  // already vector code: LLVM's unroller and vectorizer only add compile time here
-      Metadata* hints[] = {
-          nullptr, MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.unroll.disable")}),
-          MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.vectorize.enable"), ConstantAsMetadata::get(b_.getFalse())})};
-      MDNode* loopId = MDNode::getDistinct(ctx_, hints);
-      loopId->replaceOperandWith(0, loopId);
-      b_.GetInsertBlock()->getSinglePredecessor()->getTerminator()->setMetadata(LLVMContext::MD_loop, loopId);
-    }
+    // already vector code: LLVM's unroller and vectorizer only add compile time here
+    hintClosedLoop({loopHint("llvm.loop.unroll.disable"), loopHint("llvm.loop.vectorize.enable", b_.getFalse())});
     for (int64_t r = 0; r < nr; ++r)
       for (int64_t j = 0; j < nc; ++j)
         b_.CreateMaskedScatter(b_.CreateLoad(vt, slot(r, j)), cPtrs(r, j), Align(4), colOk[static_cast<size_t>(j)]);
